@@ -1,0 +1,449 @@
+"""The stack's settings: one typed, validated model of everything in `Pulumi.<stack>.yaml`.
+
+This is the only module that reads Pulumi config. Every key of the project's namespace maps to a
+field of `StackSettings`; an unknown key, a wrong type or a broken cross-field rule stops the
+program with one line naming the stack file, the key path, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+PROJECT = "hft-frontend"
+
+
+class SettingsError(pulumi.RunError):
+    """A stack value is wrong. Pulumi prints a RunError's message alone, without a traceback."""
+
+
+class Rule(ValueError):
+    """A broken cross-field rule, pointing at the key inside the model that carries the bad value."""
+
+    def __init__(self, key: str, value: object, rule: str) -> None:
+        super().__init__(rule)
+        self.key = key
+        self.value = value
+        self.rule = rule
+
+
+# --- value types -------------------------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_SUFFIX = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """The numeric value of a Kubernetes quantity ("500m" -> 0.5, "1Gi" -> 1073741824)."""
+    match = _QUANTITY.match(quantity)
+    if match is None:
+        raise ValueError(
+            "not a Kubernetes quantity (examples: 500m, 1, 512Mi, 2Gi)"
+        )
+    try:
+        return Decimal(match.group(1)) * _SUFFIX[match.group(2)]
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
+        raise ValueError("not a Kubernetes quantity") from exc
+
+
+def _check_quantity(value: str) -> str:
+    quantity_value(value)
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_check_quantity)]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _check_dns_name(value: str) -> str:
+    """A fully qualified DNS name (RFC 1123): lower-case labels of at most 63 characters."""
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise ValueError("not a valid DNS name (lower-case RFC 1123 labels, e.g. app.example.com)")
+    return value
+
+
+def _check_dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            "not a valid Kubernetes name (lower-case RFC 1123 label, at most 63 characters)"
+        )
+    return value
+
+
+DnsName = Annotated[str, AfterValidator(_check_dns_name)]
+DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+
+
+def _url_checker(*schemes: str):
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            raise ValueError(f"the URL must use {' or '.join(schemes)}")
+        try:
+            _check_dns_name(parts.hostname or "")
+        except ValueError:
+            raise ValueError(f"the URL's host {parts.hostname!r} is not a valid DNS name") from None
+        return value
+
+    return check
+
+
+HttpsUrl = Annotated[str, AfterValidator(_url_checker("https"))]
+WebSocketUrl = Annotated[str, AfterValidator(_url_checker("wss"))]
+
+# registry/path[:tag][@sha256:digest]; the registry part may carry a port.
+_IMAGE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def _check_image(value: str) -> str:
+    match = _IMAGE.match(value)
+    if match is None:
+        raise ValueError("not an image reference (registry/repository:tag or registry/repository@sha256:digest)")
+    if match.group("tag") is None and match.group("digest") is None:
+        raise ValueError("the image needs a tag or a digest: an untagged image means 'latest'")
+    if match.group("tag") == "latest" and match.group("digest") is None:
+        raise ValueError("the tag 'latest' is mutable: pin a version tag or a digest")
+    return value
+
+
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    # Stack files use camelCase keys, like every Pulumi config; unknown keys are errors.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class ResourceAmounts(_Model):
+    cpu: Quantity
+    memory: Quantity
+    ephemeral_storage: Quantity | None = None
+
+
+class Resources(_Model):
+    requests: ResourceAmounts = ResourceAmounts(cpu="500m", memory="512Mi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="1000m", memory="1Gi")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Self:
+        for field in ("cpu", "memory", "ephemeral_storage"):
+            request = getattr(self.requests, field)
+            limit = getattr(self.limits, field)
+            key = to_camel(field)
+            if (request is None) != (limit is None):
+                missing = "limits" if limit is None else "requests"
+                raise Rule(f"{missing}.{key}", None, f"set both requests.{key} and limits.{key}, or neither")
+            if request is not None and quantity_value(request) > quantity_value(limit):
+                raise Rule(f"requests.{key}", request, f"the request must not exceed the limit ({limit})")
+        return self
+
+
+class HttpHeader(_Model):
+    name: str
+    value: str
+
+
+class Probe(_Model):
+    path: str = "/api/health"
+    initial_delay_seconds: int = Field(default=0, ge=0)
+    period_seconds: int = Field(default=10, ge=1)
+    timeout_seconds: int = Field(default=1, ge=1)
+    failure_threshold: int = Field(default=3, ge=1)
+    success_threshold: int = Field(default=1, ge=1)
+    # Lists in the stack file become tuples (frozen); strict mode would refuse the list.
+    http_headers: tuple[HttpHeader, ...] = Field(default=(), strict=False)
+
+
+class Probes(_Model):
+    # The seed's staging probes; the startup probe lets a slow first start pass without
+    # loosening the liveness probe.
+    liveness: Probe = Probe(initial_delay_seconds=30, period_seconds=10, timeout_seconds=5, failure_threshold=3)
+    readiness: Probe = Probe(initial_delay_seconds=5, period_seconds=5, timeout_seconds=3, failure_threshold=2)
+    startup: Probe = Probe(initial_delay_seconds=30, period_seconds=10, timeout_seconds=5, failure_threshold=30)
+
+    @model_validator(mode="after")
+    def _liveness_succeeds_once(self) -> Self:
+        # Kubernetes rejects a liveness or startup probe with successThreshold other than 1.
+        for key in ("liveness", "startup"):
+            probe: Probe = getattr(self, key)
+            if probe.success_threshold != 1:
+                raise Rule(f"{key}.successThreshold", probe.success_threshold, "must be 1 for a liveness or startup probe")
+        return self
+
+
+class ScalingRule(_Model):
+    stabilization_window_seconds: int = Field(ge=0, le=3600)
+    percent: int = Field(ge=1)
+    period_seconds: int = Field(ge=1, le=1800)
+
+
+class Autoscaling(_Model):
+    enabled: bool = False
+    min_replicas: int = 2
+    max_replicas: int = 6
+    target_cpu_utilization: int = Field(default=70, ge=1, le=100)
+    target_memory_utilization: int = Field(default=80, ge=1, le=100)
+    scale_up: ScalingRule = ScalingRule(stabilization_window_seconds=60, percent=50, period_seconds=60)
+    scale_down: ScalingRule = ScalingRule(stabilization_window_seconds=300, percent=10, period_seconds=60)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min_replicas < 1:
+            raise Rule("minReplicas", self.min_replicas, "must be at least 1")
+        if self.min_replicas > self.max_replicas:
+            raise Rule("minReplicas", self.min_replicas, f"must not exceed maxReplicas ({self.max_replicas})")
+        return self
+
+
+class DisruptionBudget(_Model):
+    enabled: bool = True
+    max_unavailable: int | None = 1
+    min_available: int | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Self:
+        if self.enabled and (self.max_unavailable is None) == (self.min_available is None):
+            raise Rule("maxUnavailable", self.max_unavailable, "set exactly one of maxUnavailable and minAvailable")
+        return self
+
+
+# The seed's NLB annotations, used only when the stack asks for a LoadBalancer Service.
+_NLB_ANNOTATIONS = {
+    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+    "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
+}
+
+
+class ServiceSettings(_Model):
+    name: DnsLabel = "hft-frontend-service"
+    type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
+    port: int = Field(default=80, ge=1, le=65535)
+    load_balancer_annotations: dict[str, str] = Field(default_factory=lambda: dict(_NLB_ANNOTATIONS))
+
+
+class Endpoints(_Model):
+    """The backend addresses the browser talks to (the seed's NEXT_PUBLIC_* URLs)."""
+
+    api_base_url: HttpsUrl
+    websocket_url: WebSocketUrl
+    cpp_backend_url: HttpsUrl
+
+
+class Features(_Model):
+    analytics: bool = True
+    debug_panel: bool = False
+
+
+class Volumes(_Model):
+    # The Next.js standalone server writes its image/ISR cache under <workdir>/.next/cache; the
+    # image's workdir is /app (see the seed's Dockerfile), not the filesystem root.
+    nextjs_cache_path: str = "/app/.next/cache"
+    nextjs_cache_size: Quantity = "512Mi"
+    tmp_size: Quantity = "256Mi"
+
+    @model_validator(mode="after")
+    def _absolute(self) -> Self:
+        if not self.nextjs_cache_path.startswith("/"):
+            raise Rule("nextjsCachePath", self.nextjs_cache_path, "must be an absolute path")
+        return self
+
+
+class AppSettings(_Model):
+    name: DnsLabel = "hft-frontend"
+    image: ImageRef
+    image_pull_policy: Literal["Always", "IfNotPresent"] = "Always"
+    hostnames: tuple[DnsName, ...] = Field(min_length=1, strict=False)
+    container_port: int = Field(default=3000, ge=1, le=65535)
+    run_as_user: int = Field(default=1001, ge=1)
+    replicas: int = Field(default=2, ge=1)
+    max_surge: int = Field(default=1, ge=1)
+    resources: Resources = Resources()
+    probes: Probes = Probes()
+    autoscaling: Autoscaling = Autoscaling()
+    disruption_budget: DisruptionBudget = DisruptionBudget()
+    service: ServiceSettings = ServiceSettings()
+    endpoints: Endpoints
+    features: Features = Features()
+    volumes: Volumes = Volumes()
+    config_map_name: DnsLabel = "frontend-config"
+    secret_name: DnsLabel = "frontend-secrets"
+    service_account_name: DnsLabel = "hft-frontend-sa"
+    # Bump to regenerate NEXTAUTH_SECRET and the JWT signing key (and roll the pods).
+    secret_rotation: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _capacity_rules(self) -> Self:
+        scaling = self.autoscaling
+        if scaling.enabled and not scaling.min_replicas <= self.replicas <= scaling.max_replicas:
+            raise Rule(
+                "replicas",
+                self.replicas,
+                f"must lie within autoscaling minReplicas..maxReplicas ({scaling.min_replicas}..{scaling.max_replicas})",
+            )
+        budget = self.disruption_budget
+        floor = self.min_replicas
+        if budget.enabled:
+            if budget.min_available is not None and budget.min_available >= floor:
+                raise Rule(
+                    "disruptionBudget.minAvailable",
+                    budget.min_available,
+                    f"must be below the lowest replica count ({floor}), or no node could ever be drained",
+                )
+            if budget.max_unavailable is not None and not 1 <= budget.max_unavailable < floor:
+                raise Rule(
+                    "disruptionBudget.maxUnavailable",
+                    budget.max_unavailable,
+                    f"must be at least 1 and below the lowest replica count ({floor}); "
+                    "a single-replica app needs disruptionBudget.enabled: false",
+                )
+        return self
+
+    @property
+    def min_replicas(self) -> int:
+        """The fewest pods the app runs with: the HPA's floor when it scales, else `replicas`."""
+        return self.autoscaling.min_replicas if self.autoscaling.enabled else self.replicas
+
+    @property
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
+
+
+class StackSettings(_Model):
+    """Everything a stack file configures, under the `hft-frontend:` namespace."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    environment: DnsLabel
+    namespace: DnsLabel
+    app: AppSettings
+    # Read with `require_secret`-like semantics: a Pulumi secret, never a plain config value.
+    sentry_dsn: pulumi.Output | None = Field(default=None, exclude=True)
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+_SECRET_KEYS = frozenset({"sentryDsn"})
+_STRUCTURED_KEYS = frozenset(
+    name
+    for name, field in StackSettings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+)
+
+
+def stack_file() -> str:
+    return f"Pulumi.{pulumi.get_stack()}.yaml"
+
+
+def _project_config() -> dict[str, str]:
+    """Every config value of this project's namespace, as the engine handed it to the program."""
+    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
+
+
+def _fail(key: str, value: object, rule: str) -> SettingsError:
+    shown = "" if value is None else f" = {json.dumps(value, default=str)}"
+    return SettingsError(f"{stack_file()}: {PROJECT}:{key}{shown}: {rule}")
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The camelCase keys allowed at `loc` (for the did-you-mean hint on an unknown key)."""
+    for part in loc[:-1]:
+        field = next((f for f in model.model_fields.values() if f.alias == part), None)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _describe(error: Any) -> SettingsError:
+    loc = tuple(error["loc"])
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, Rule):
+        return _fail(f"{key}.{cause.key}" if key else cause.key, cause.value, cause.rule)
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(StackSettings, loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
+        return _fail(key, None, f"unknown key{hint}")
+    if error["type"] == "missing":
+        return _fail(key, None, "is required")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = None if loc and loc[0] in _SECRET_KEYS else error.get("input")
+    return _fail(key, value, message)
+
+
+def parse_settings(raw: dict[str, Any]) -> StackSettings:
+    """Validate raw stack values (camelCase keys, as in the stack file) into `StackSettings`."""
+    try:
+        return StackSettings.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(errors[0])
+        if len(errors) > 1:
+            first = SettingsError(f"{first} (and {len(errors) - 1} more problem(s) in the stack file)")
+        raise first from None
+
+
+def load_settings() -> StackSettings:
+    """Read and validate this stack's configuration. Raises SettingsError with one line."""
+    config = pulumi.Config(PROJECT)
+    raw: dict[str, Any] = {}
+    for key, text in _project_config().items():
+        if key in _SECRET_KEYS:
+            if not runtime_config.is_config_secret(f"{PROJECT}:{key}"):
+                raise _fail(key, None, f"must be a secret: pulumi config set --secret {key} <value>")
+            raw[key] = config.require_secret(key)
+        elif key in _STRUCTURED_KEYS:
+            try:
+                raw[key] = json.loads(text)
+            except json.JSONDecodeError:
+                raw[key] = text  # the model reports the wrong type
+        else:
+            raw[key] = text
+    raw.setdefault("environment", pulumi.get_stack())
+    raw.setdefault("namespace", raw["environment"])
+    return parse_settings(raw)

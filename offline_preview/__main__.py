@@ -1,0 +1,67 @@
+"""`python -m offline_preview --stack production`: the offline preview (see README)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from offline_preview.engine import ProgramError, run_program
+from offline_preview.render import (
+    UnknownInManifest,
+    resource_tree,
+    stack_export,
+    stack_outputs,
+    summary,
+    write_manifests,
+)
+from offline_preview.stack_config import StackConfigError, load_stack_config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def project_name(project_dir: Path) -> str:
+    return str(yaml.safe_load((project_dir / "Pulumi.yaml").read_text())["name"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="offline_preview", description=__doc__)
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: build/<stack>)")
+    args = parser.parse_args(argv)
+
+    project_dir: Path = args.project_dir.resolve()
+    project = project_name(project_dir)
+    out: Path = args.out or project_dir / "build" / args.stack
+    try:
+        config = load_stack_config(project_dir, args.stack, project)
+        rendering = run_program(project_dir, project, config)
+    except (StackConfigError, ProgramError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    print(f"Previewing update ({args.stack}), offline under mocks:\n")
+    print(resource_tree(rendering))
+    print()
+    outputs = stack_outputs(rendering)
+    if outputs:
+        print(outputs + "\n")
+    print(summary(rendering))
+
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        manifests = write_manifests(rendering, out / "manifests")
+    except UnknownInManifest as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    (out / "stack.json").write_text(json.dumps(stack_export(rendering), indent=2) + "\n")
+    print(f"\nWrote {len(manifests)} manifests to {out / 'manifests'} and the state to {out / 'stack.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Reads `Pulumi.<stack>.yaml` into the config map the Pulumi engine hands a program."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# What a config secret becomes offline: the ciphertext cannot be decrypted without the stack's
+# secrets provider, so the program sees this marked placeholder (still as a Pulumi secret).
+SECRET_PLACEHOLDER = "[offline-preview: encrypted config value not decrypted]"
+
+
+class StackConfigError(Exception):
+    """The stack file itself cannot be read (missing, not YAML, not a mapping)."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    path: Path
+    values: dict[str, str]  # "project:key" -> the string the engine passes (JSON for objects)
+    secret_keys: frozenset[str]
+
+
+def _engine_string(value: Any) -> str:
+    # The engine passes every config value as a string: scalars as text, objects and lists as JSON.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+def _contains_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return set(value) == {"secure"} or any(_contains_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_secure(v) for v in value)
+    return False
+
+
+def _strip_secure(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER
+        return {k: _strip_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secure(v) for v in value]
+    return value
+
+
+def load_stack_config(project_dir: Path, stack: str, project: str) -> StackConfig:
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise StackConfigError(f"{path.name}: no such stack file (stacks: {', '.join(stack_names(project_dir))})")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise StackConfigError(f"{path.name}: expected a mapping with a 'config' mapping")
+    values: dict[str, str] = {}
+    secret_keys: set[str] = set()
+    for key, value in (document.get("config") or {}).items():
+        # A key without a namespace belongs to the project, as the CLI reads it.
+        full_key = key if ":" in key else f"{project}:{key}"
+        if _contains_secure(value):
+            secret_keys.add(full_key)
+        values[full_key] = _engine_string(_strip_secure(value))
+    return StackConfig(stack=stack, path=path, values=values, secret_keys=frozenset(secret_keys))
+
+
+def stack_names(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
