@@ -288,7 +288,11 @@ def hpa_spec(app: AppSettings, deployment_name: pulumi.Input[str]) -> Horizontal
             "scale_up": {
                 "stabilization_window_seconds": scaling.scale_up.stabilization_window_seconds,
                 "policies": [
-                    {"type": "Percent", "value": scaling.scale_up.percent, "period_seconds": scaling.scale_up.period_seconds}
+                    {
+                        "type": "Percent",
+                        "value": scaling.scale_up.percent,
+                        "period_seconds": scaling.scale_up.period_seconds,
+                    }
                 ],
             },
             "scale_down": {
@@ -396,9 +400,7 @@ class FrontendApp(pulumi.ComponentResource):
             app.name,
             metadata=metadata(app.name, namespace, {**labels, "app.kubernetes.io/version": image_version(app.image)}),
             spec=deployment_spec(app, env, checksum(data), secret_checksum),
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.config_map, self.secret, self.service_account]
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.secret, self.service_account]),
         )
 
         self.service = k8s.core.v1.Service(

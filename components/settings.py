@@ -8,6 +8,7 @@ program with one line naming the stack file, the key path, the value and the rul
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -33,7 +34,7 @@ class SettingsError(pulumi.RunError):
     """A stack value is wrong. Pulumi prints a RunError's message alone, without a traceback."""
 
 
-class Rule(ValueError):
+class RuleError(ValueError):
     """A broken cross-field rule, pointing at the key inside the model that carries the bad value."""
 
     def __init__(self, key: str, value: object, rule: str) -> None:
@@ -68,9 +69,7 @@ def quantity_value(quantity: str) -> Decimal:
     """The numeric value of a Kubernetes quantity ("500m" -> 0.5, "1Gi" -> 1073741824)."""
     match = _QUANTITY.match(quantity)
     if match is None:
-        raise ValueError(
-            "not a Kubernetes quantity (examples: 500m, 1, 512Mi, 2Gi)"
-        )
+        raise ValueError("not a Kubernetes quantity (examples: 500m, 1, 512Mi, 2Gi)")
     try:
         return Decimal(match.group(1)) * _SUFFIX[match.group(2)]
     except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
@@ -97,9 +96,7 @@ def _check_dns_name(value: str) -> str:
 
 def _check_dns_label(value: str) -> str:
     if not _DNS_LABEL.match(value):
-        raise ValueError(
-            "not a valid Kubernetes name (lower-case RFC 1123 label, at most 63 characters)"
-        )
+        raise ValueError("not a valid Kubernetes name (lower-case RFC 1123 label, at most 63 characters)")
     return value
 
 
@@ -151,9 +148,7 @@ ImageRef = Annotated[str, AfterValidator(_check_image)]
 
 class _Model(BaseModel):
     # Stack files use camelCase keys, like every Pulumi config; unknown keys are errors.
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True)
 
 
 class ResourceAmounts(_Model):
@@ -174,9 +169,9 @@ class Resources(_Model):
             key = to_camel(field)
             if (request is None) != (limit is None):
                 missing = "limits" if limit is None else "requests"
-                raise Rule(f"{missing}.{key}", None, f"set both requests.{key} and limits.{key}, or neither")
+                raise RuleError(f"{missing}.{key}", None, f"set both requests.{key} and limits.{key}, or neither")
             if request is not None and quantity_value(request) > quantity_value(limit):
-                raise Rule(f"requests.{key}", request, f"the request must not exceed the limit ({limit})")
+                raise RuleError(f"requests.{key}", request, f"the request must not exceed the limit ({limit})")
         return self
 
 
@@ -209,7 +204,9 @@ class Probes(_Model):
         for key in ("liveness", "startup"):
             probe: Probe = getattr(self, key)
             if probe.success_threshold != 1:
-                raise Rule(f"{key}.successThreshold", probe.success_threshold, "must be 1 for a liveness or startup probe")
+                raise RuleError(
+                    f"{key}.successThreshold", probe.success_threshold, "must be 1 for a liveness or startup probe"
+                )
         return self
 
 
@@ -231,9 +228,9 @@ class Autoscaling(_Model):
     @model_validator(mode="after")
     def _bounds(self) -> Self:
         if self.min_replicas < 1:
-            raise Rule("minReplicas", self.min_replicas, "must be at least 1")
+            raise RuleError("minReplicas", self.min_replicas, "must be at least 1")
         if self.min_replicas > self.max_replicas:
-            raise Rule("minReplicas", self.min_replicas, f"must not exceed maxReplicas ({self.max_replicas})")
+            raise RuleError("minReplicas", self.min_replicas, f"must not exceed maxReplicas ({self.max_replicas})")
         return self
 
 
@@ -245,7 +242,9 @@ class DisruptionBudget(_Model):
     @model_validator(mode="after")
     def _one_bound(self) -> Self:
         if self.enabled and (self.max_unavailable is None) == (self.min_available is None):
-            raise Rule("maxUnavailable", self.max_unavailable, "set exactly one of maxUnavailable and minAvailable")
+            raise RuleError(
+                "maxUnavailable", self.max_unavailable, "set exactly one of maxUnavailable and minAvailable"
+            )
         return self
 
 
@@ -286,7 +285,7 @@ class Volumes(_Model):
     @model_validator(mode="after")
     def _absolute(self) -> Self:
         if not self.nextjs_cache_path.startswith("/"):
-            raise Rule("nextjsCachePath", self.nextjs_cache_path, "must be an absolute path")
+            raise RuleError("nextjsCachePath", self.nextjs_cache_path, "must be an absolute path")
         return self
 
 
@@ -317,22 +316,22 @@ class AppSettings(_Model):
     def _capacity_rules(self) -> Self:
         scaling = self.autoscaling
         if scaling.enabled and not scaling.min_replicas <= self.replicas <= scaling.max_replicas:
-            raise Rule(
+            raise RuleError(
                 "replicas",
                 self.replicas,
-                f"must lie within autoscaling minReplicas..maxReplicas ({scaling.min_replicas}..{scaling.max_replicas})",
+                f"must lie within the autoscaling range {scaling.min_replicas}..{scaling.max_replicas}",
             )
         budget = self.disruption_budget
         floor = self.min_replicas
         if budget.enabled:
             if budget.min_available is not None and budget.min_available >= floor:
-                raise Rule(
+                raise RuleError(
                     "disruptionBudget.minAvailable",
                     budget.min_available,
                     f"must be below the lowest replica count ({floor}), or no node could ever be drained",
                 )
             if budget.max_unavailable is not None and not 1 <= budget.max_unavailable < floor:
-                raise Rule(
+                raise RuleError(
                     "disruptionBudget.maxUnavailable",
                     budget.max_unavailable,
                     f"must be at least 1 and below the lowest replica count ({floor}); "
@@ -350,6 +349,73 @@ class AppSettings(_Model):
         return self.autoscaling.max_replicas if self.autoscaling.enabled else self.replicas
 
 
+class ClusterSettings(_Model):
+    """Facts about the cluster the stack deploys into, shared by every component."""
+
+    # The Kubernetes minor version the stack targets: pins the Pod Security Standards version.
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.32"
+    # Where the routing data plane (ingress-nginx, or the Gateway's proxies) runs.
+    ingress_namespace: DnsLabel = "ingress-nginx"
+    monitoring_namespace: DnsLabel = "monitoring"
+    dns_namespace: DnsLabel = "kube-system"
+
+
+class BackendApi(_Model):
+    namespace: DnsLabel = "api-backend"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class SecuritySettings(_Model):
+    """The namespace's baseline: NetworkPolicies, RBAC and quotas."""
+
+    dns_port: int = Field(default=53, ge=1, le=65535)
+    https_port: int = Field(default=443, ge=1, le=65535)
+    # Egress to HTTPS goes anywhere but these (the cloud metadata endpoint hands out credentials).
+    egress_denied_cidrs: tuple[str, ...] = Field(default=("169.254.169.254/32",), strict=False)
+    backend_api: BackendApi = BackendApi()
+    # The app needs no Kubernetes API access. True keeps the seed's Role, narrowed to `get` on the
+    # app's own ConfigMap and Secret.
+    api_read_own_config: bool = False
+
+    @model_validator(mode="after")
+    def _cidrs(self) -> Self:
+        for index, cidr in enumerate(self.egress_denied_cidrs):
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise RuleError(
+                    f"egressDeniedCidrs[{index}]", cidr, "not a CIDR block (e.g. 169.254.169.254/32)"
+                ) from None
+        return self
+
+
+class AlertRule(_Model):
+    threshold: float
+    duration: Annotated[str, Field(pattern=r"^[0-9]+[smh]$")]
+
+
+class Alerts(_Model):
+    # Share of 5xx responses among all responses.
+    high_error_rate: AlertRule = AlertRule(threshold=0.05, duration="2m")
+    # p95 latency in seconds.
+    high_response_time: AlertRule = AlertRule(threshold=1.0, duration="5m")
+    # Fall in active WebSocket connections within five minutes.
+    websocket_connection_drop: AlertRule = AlertRule(threshold=100, duration="1m")
+    # Container restarts within the rule's window.
+    pod_crash_looping: AlertRule = AlertRule(threshold=0, duration="5m")
+    # Working-set memory as a share of the container's limit.
+    high_memory_usage: AlertRule = AlertRule(threshold=0.9, duration="10m")
+
+
+class ObservabilitySettings(_Model):
+    """ServiceMonitor, alert rules and the Grafana dashboard (needs the prometheus-operator CRDs)."""
+
+    enabled: bool = True
+    scrape_interval: Annotated[str, Field(pattern=r"^[0-9]+[smh]$")] = "15s"
+    runbook_base_url: HttpsUrl = "https://runbooks.hft-platform.com/frontend"
+    alerts: Alerts = Alerts()
+
+
 class StackSettings(_Model):
     """Everything a stack file configures, under the `hft-frontend:` namespace."""
 
@@ -358,6 +424,9 @@ class StackSettings(_Model):
     environment: DnsLabel
     namespace: DnsLabel
     app: AppSettings
+    cluster: ClusterSettings = ClusterSettings()
+    security: SecuritySettings = SecuritySettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
     # Read with `require_secret`-like semantics: a Pulumi secret, never a plain config value.
     sentry_dsn: pulumi.Output | None = Field(default=None, exclude=True)
 
@@ -402,7 +471,7 @@ def _describe(error: Any) -> SettingsError:
     loc = tuple(error["loc"])
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
     cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, Rule):
+    if isinstance(cause, RuleError):
         return _fail(f"{key}.{cause.key}" if key else cause.key, cause.value, cause.rule)
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(StackSettings, loc)

@@ -11,7 +11,7 @@ import yaml
 
 from offline_preview.engine import ProgramError, run_program
 from offline_preview.render import (
-    UnknownInManifest,
+    UnknownInManifestError,
     resource_tree,
     stack_export,
     stack_outputs,
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         manifests = write_manifests(rendering, out / "manifests")
-    except UnknownInManifest as exc:
+    except UnknownInManifestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     (out / "stack.json").write_text(json.dumps(stack_export(rendering), indent=2) + "\n")

@@ -104,7 +104,10 @@ def computed_outputs(type_: str, urn: str, inputs: dict[str, Any]) -> dict[str, 
     """Outputs the provider computes that the program reads; realistic in shape, fake in value."""
     if type_ == "random:index/randomPassword:RandomPassword":
         length = int(inputs.get("length", 32))
-        return {"result": _placeholder("password", urn, length), "bcryptHash": "$2a$10$" + _placeholder("bcrypt", urn, 53)}
+        return {
+            "result": _placeholder("password", urn, length),
+            "bcryptHash": "$2a$10$" + _placeholder("bcrypt", urn, 53),
+        }
     if type_ == "tls:index/privateKey:PrivateKey":
         return {
             "privateKeyPem": _pem("RSA PRIVATE KEY", urn),
@@ -283,6 +286,10 @@ class _ErrorLog:
         self.errors.append(msg)
 
 
+def _run_main(main: Path) -> None:
+    runpy.run_path(str(main), run_name="__main__")
+
+
 def run_program(project_dir: Path, project: str, config: StackConfig) -> Rendering:
     """Run `<project_dir>/__main__.py` under mocks, isolated from any earlier run in this process."""
     # A fresh context gives fresh Pulumi runtime state (root stack, config, settings).
@@ -311,7 +318,7 @@ def _run_isolated(project_dir: Path, project: str, config: StackConfig) -> Rende
         main = project_dir / "__main__.py"
         sys.path.insert(0, str(project_dir))
         try:
-            _sync_await(run_in_stack(lambda: runpy.run_path(str(main), run_name="__main__")))
+            _sync_await(run_in_stack(lambda: _run_main(main)))
         except pulumi.RunError as exc:
             raise ProgramError(str(exc)) from None
         finally:

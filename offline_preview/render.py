@@ -153,7 +153,7 @@ def manifest_filename(obj: dict[str, Any]) -> str:
     return "-".join(str(p) for p in parts if p).lower().replace(":", "_") + ".yaml"
 
 
-class UnknownInManifest(Exception):
+class UnknownInManifestError(Exception):
     pass
 
 
@@ -164,7 +164,7 @@ def write_manifests(rendering: Rendering, directory: Path) -> list[Path]:
     written = []
     for reg, obj in kubernetes_objects(rendering):
         if contains_unknown(obj):
-            raise UnknownInManifest(f"{reg.urn}: an input is unknown at preview time")
+            raise UnknownInManifestError(f"{reg.urn}: an input is unknown at preview time")
         path = directory / manifest_filename(obj)
         path.write_text(yaml.safe_dump(obj, sort_keys=False, width=120))
         written.append(path)

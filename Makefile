@@ -1,0 +1,49 @@
+# The two commands operators need: `make preview STACK=<stack>` and `make test`.
+# Everything else here is a step of those two, or a developer's helper.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STACK  ?= production
+
+.PHONY: help setup preview test lint typecheck unit bench lock clean
+
+help:
+	@echo "make preview STACK=<staging|production>  offline preview: resource tree, build/<stack>/manifests, stack.json"
+	@echo "make test                                 ruff, type checker and every test"
+	@echo "make bench                                wall time and peak memory of the production preview"
+	@echo "make lock                                 re-pin requirements.in into requirements.lock"
+
+# The virtualenv is rebuilt when the lock file changes; `pulumi up` uses the same one (Pulumi.yaml).
+$(VENV)/.installed: requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	@touch $@
+
+setup: $(VENV)/.installed
+
+preview: setup
+	$(PY) -m offline_preview --stack $(STACK)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/basedpyright
+
+unit: setup
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+bench: setup
+	$(PY) -m offline_preview.bench --stack production
+
+lock: setup
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile --generate-hashes --python-version 3.11 --quiet requirements.in -o requirements.lock
+
+clean:
+	rm -rf build $(VENV) .pytest_cache .ruff_cache
