@@ -19,6 +19,7 @@ from pulumi_kubernetes.apps.v1 import DeploymentSpecArgsDict
 from pulumi_kubernetes.autoscaling.v2 import HorizontalPodAutoscalerSpecArgsDict
 from pulumi_kubernetes.core.v1 import (
     ContainerArgsDict,
+    HTTPGetActionArgsDict,
     PodSpecArgsDict,
     ProbeArgsDict,
     ServiceSpecArgsDict,
@@ -102,11 +103,11 @@ def _amounts(amounts: ResourceAmounts) -> dict[str, str]:
 
 
 def probe_spec(probe: Probe, port: str) -> ProbeArgsDict:
-    http_get: dict[str, object] = {"path": probe.path, "port": port, "scheme": "HTTP"}
+    http_get: HTTPGetActionArgsDict = {"path": probe.path, "port": port, "scheme": "HTTP"}
     if probe.http_headers:
         http_get["http_headers"] = [{"name": h.name, "value": h.value} for h in probe.http_headers]
     return {
-        "http_get": http_get,  # type: ignore[typeddict-item]  # built above from typed settings
+        "http_get": http_get,
         "initial_delay_seconds": probe.initial_delay_seconds,
         "period_seconds": probe.period_seconds,
         "timeout_seconds": probe.timeout_seconds,

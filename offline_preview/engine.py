@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import json
 import runpy
 import sys
 from collections.abc import Callable
@@ -131,7 +132,10 @@ class PreviewMocks(pulumi_mocks.Mocks):
             namespace = metadata.get("namespace")
             resource_id = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
             return resource_id, outputs
-        outputs.update(computed_outputs(args.typ, urn, args.inputs))
+        # Seeded by the inputs too: a changed input (a rotation keeper) yields a new value, as a
+        # replacement does for real.
+        seed = f"{urn}:{json.dumps(args.inputs, sort_keys=True, default=str)}"
+        outputs.update(computed_outputs(args.typ, seed, args.inputs))
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -161,6 +165,7 @@ class Registration:
     additional_secret_outputs: list[str] = field(default_factory=list)
     version: str = ""
     provider: str = ""
+    replacement_trigger: Any = None
 
     @property
     def package(self) -> str:
@@ -204,6 +209,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             additional_secret_outputs=list(request.additionalSecretOutputs),
             version=request.version,
             provider=request.provider,
+            replacement_trigger=plain(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
         )
         if request.type == "pulumi:pulumi:Stack":
             self.registrations[urn] = registration
