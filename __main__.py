@@ -2,24 +2,34 @@
 
 import pulumi
 
-from components.frontend_app import FrontendApp, FrontendAppArgs
-from components.namespace import app_namespace
+from components.frontend_app import FrontendApp, FrontendAppArgs, selector_labels
+from components.security_baseline import SecurityBaseline, SecurityBaselineArgs
 from components.settings import load_settings
 
 settings = load_settings()
 
-namespace = app_namespace(settings.namespace, settings.environment)
+baseline = SecurityBaseline(
+    "security-baseline",
+    SecurityBaselineArgs(
+        namespace=settings.namespace,
+        environment=settings.environment,
+        app=settings.app,
+        pod_selector=selector_labels(settings.app, settings.environment),
+        security=settings.security,
+        cluster=settings.cluster,
+    ),
+)
 
 frontend = FrontendApp(
     settings.app.name,
     FrontendAppArgs(
         app=settings.app,
         environment=settings.environment,
-        namespace=namespace.metadata.name,
+        namespace=baseline.namespace.metadata.name,
         sentry_dsn=settings.sentry_dsn,
     ),
 )
 
-pulumi.export("namespace", namespace.metadata.name)
+pulumi.export("namespace", baseline.namespace.metadata.name)
 pulumi.export("deploymentName", frontend.deployment.metadata.name)
 pulumi.export("serviceName", frontend.service_name)

@@ -76,6 +76,15 @@ def quantity_value(quantity: str) -> Decimal:
         raise ValueError("not a Kubernetes quantity") from exc
 
 
+def scale_quantity(quantity: str, factor: int) -> str:
+    """`quantity` times `factor`, in the same unit ("512Mi" x 3 -> "1536Mi")."""
+    match = _QUANTITY.match(quantity)
+    if match is None:
+        raise ValueError("not a Kubernetes quantity (examples: 500m, 1, 512Mi, 2Gi)")
+    number = Decimal(match.group(1)) * factor
+    return f"{number.normalize():f}{match.group(2) or ''}"
+
+
 def _check_quantity(value: str) -> str:
     quantity_value(value)
     return value

@@ -136,9 +136,7 @@ def kubernetes_objects(rendering: Rendering) -> list[tuple[Registration, dict[st
     for reg in rendering.registrations:
         if not reg.custom or not reg.type.startswith("kubernetes:"):
             continue
-        inputs = reveal({k: v for k, v in reg.inputs.items() if not k.startswith("__")}, _redact)
-        # The API server's field order, for readers: apiVersion, kind, metadata, then the rest.
-        obj = {key: inputs.pop(key) for key in ("apiVersion", "kind", "metadata") if key in inputs} | inputs
+        obj = reveal({k: v for k, v in reg.inputs.items() if not k.startswith("__")}, _redact)
         object_meta = obj.setdefault("metadata", {})
         output_meta = reveal(reg.outputs.get("metadata", {}))
         if "name" not in object_meta and "name" in output_meta:
@@ -166,7 +164,8 @@ def write_manifests(rendering: Rendering, directory: Path) -> list[Path]:
         if contains_unknown(obj):
             raise UnknownInManifestError(f"{reg.urn}: an input is unknown at preview time")
         path = directory / manifest_filename(obj)
-        path.write_text(yaml.safe_dump(obj, sort_keys=False, width=120))
+        # Sorted keys: stable files, and apiVersion, kind, metadata come first.
+        path.write_text(yaml.safe_dump(obj, sort_keys=True, width=120))
         written.append(path)
     return written
 
