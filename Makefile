@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# checkov pins an old `packaging` that clashes with pulumi: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
 STACK  ?= production
 
 .PHONY: help setup preview test lint typecheck unit bench lock clean
@@ -21,6 +23,11 @@ $(VENV)/.installed: requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
 	@touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-checkov.lock
+	@touch $@
+
 setup: $(VENV)/.installed
 
 preview: setup
@@ -33,7 +40,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/basedpyright
 
-unit: setup
+unit: setup $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest
 
 test: lint typecheck unit
@@ -44,6 +51,7 @@ bench: setup
 lock: setup
 	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile --generate-hashes --python-version 3.11 --quiet requirements.in -o requirements.lock
+	$(VENV)/bin/uv pip compile --generate-hashes --python-version 3.11 --quiet requirements-checkov.in -o requirements-checkov.lock
 
 clean:
-	rm -rf build $(VENV) .pytest_cache .ruff_cache
+	rm -rf build $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

@@ -69,6 +69,25 @@ def metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) ->
     return {"name": name, "namespace": namespace, "labels": labels}
 
 
+# checkov findings the Deployment accepts, each with its reason (README, "checkov suppressions").
+CHECKOV_SKIPS = {
+    "CKV_K8S_35": "the Next.js server and next-auth read NEXTAUTH_SECRET and the signing key from the environment",
+    "CKV_K8S_40": "UID 1001 is the image's own nextjs user (see the Dockerfile), which owns the app's files",
+}
+# Only while the stack pins a tag: an image pinned by digest needs no exception.
+CHECKOV_SKIP_DIGEST = (
+    "CKV_K8S_43",
+    "the stack pins an immutable release tag that CI sets; app.image also takes tag@sha256:digest",
+)
+
+
+def checkov_annotations(app: AppSettings) -> dict[str, str]:
+    skips = dict(CHECKOV_SKIPS)
+    if "@sha256:" not in app.image:
+        skips[CHECKOV_SKIP_DIGEST[0]] = CHECKOV_SKIP_DIGEST[1]
+    return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(sorted(skips.items()), 1)}
+
+
 # --- ConfigMap and Secret ----------------------------------------------------------------------
 
 
@@ -399,7 +418,10 @@ class FrontendApp(pulumi.ComponentResource):
 
         self.deployment = k8s.apps.v1.Deployment(
             app.name,
-            metadata=metadata(app.name, namespace, {**labels, "app.kubernetes.io/version": image_version(app.image)}),
+            metadata={
+                **metadata(app.name, namespace, {**labels, "app.kubernetes.io/version": image_version(app.image)}),
+                "annotations": checkov_annotations(app),
+            },
             spec=deployment_spec(app, env, checksum(data), secret_checksum),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.secret, self.service_account]),
         )
