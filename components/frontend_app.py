@@ -27,7 +27,7 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgsDict
 
-from components.settings import AppSettings, Probe, ResourceAmounts
+from components.settings import AppSettings, Probe
 
 CONTAINER_NAME = "frontend"  # the seed's name; alerts and runbooks select on it
 PORT_NAME = "http"
@@ -114,13 +114,6 @@ def checksum(data: dict[str, str]) -> str:
 # --- the pod -----------------------------------------------------------------------------------
 
 
-def _amounts(amounts: ResourceAmounts) -> dict[str, str]:
-    values = {"cpu": amounts.cpu, "memory": amounts.memory}
-    if amounts.ephemeral_storage is not None:
-        values["ephemeral-storage"] = amounts.ephemeral_storage
-    return values
-
-
 def probe_spec(probe: Probe, port: str) -> ProbeArgsDict:
     http_get: HTTPGetActionArgsDict = {"path": probe.path, "port": port, "scheme": "HTTP"}
     if probe.http_headers:
@@ -152,8 +145,8 @@ def container_spec(app: AppSettings) -> ContainerArgsDict:
             {"name": "HOSTNAME", "value": "0.0.0.0"},
         ],
         "resources": {
-            "requests": _amounts(app.resources.requests),
-            "limits": _amounts(app.resources.limits),
+            "requests": app.resources.requests.as_resource_list(),
+            "limits": app.resources.limits.as_resource_list(),
         },
         "liveness_probe": probe_spec(app.probes.liveness, PORT_NAME),
         "readiness_probe": probe_spec(app.probes.readiness, PORT_NAME),

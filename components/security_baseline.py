@@ -117,14 +117,8 @@ def peak_pods(app: AppSettings) -> int:
     return app.max_replicas + app.max_surge
 
 
-def _amounts(prefix: str, amounts: ResourceAmounts, pods: int) -> dict[str, str]:
-    values = {
-        f"{prefix}.cpu": scale_quantity(amounts.cpu, pods),
-        f"{prefix}.memory": scale_quantity(amounts.memory, pods),
-    }
-    if amounts.ephemeral_storage is not None:
-        values[f"{prefix}.ephemeral-storage"] = scale_quantity(amounts.ephemeral_storage, pods)
-    return values
+def _scaled(prefix: str, amounts: ResourceAmounts, pods: int) -> dict[str, str]:
+    return {f"{prefix}.{name}": scale_quantity(value, pods) for name, value in amounts.as_resource_list().items()}
 
 
 def quota_spec(app: AppSettings) -> ResourceQuotaSpecArgsDict:
@@ -132,8 +126,8 @@ def quota_spec(app: AppSettings) -> ResourceQuotaSpecArgsDict:
     pods = peak_pods(app)
     hard = {
         "pods": str(pods),
-        **_amounts("requests", app.resources.requests, pods),
-        **_amounts("limits", app.resources.limits, pods),
+        **_scaled("requests", app.resources.requests, pods),
+        **_scaled("limits", app.resources.limits, pods),
         "services.loadbalancers": "1" if app.service.type == "LoadBalancer" else "0",
         "services.nodeports": "0",
     }
@@ -143,16 +137,9 @@ def quota_spec(app: AppSettings) -> ResourceQuotaSpecArgsDict:
 def limit_range_spec(app: AppSettings) -> LimitRangeSpecArgsDict:
     """Defaults for a container that sets no resources (the quota would refuse it otherwise), and a
     ceiling at the app's own limits."""
-    limits = _container_amounts(app.resources.limits)
-    requests = _container_amounts(app.resources.requests)
+    limits = app.resources.limits.as_resource_list()
+    requests = app.resources.requests.as_resource_list()
     return {"limits": [{"type": "Container", "default": limits, "default_request": requests, "max": limits}]}
-
-
-def _container_amounts(amounts: ResourceAmounts) -> dict[str, str]:
-    values = {"cpu": amounts.cpu, "memory": amounts.memory}
-    if amounts.ephemeral_storage is not None:
-        values["ephemeral-storage"] = amounts.ephemeral_storage
-    return values
 
 
 # --- the component -----------------------------------------------------------------------------

@@ -165,6 +165,13 @@ class ResourceAmounts(_Model):
     memory: Quantity
     ephemeral_storage: Quantity | None = None
 
+    def as_resource_list(self) -> dict[str, str]:
+        """As a Kubernetes ResourceList (`{"cpu": ..., "memory": ..., "ephemeral-storage": ...}`)."""
+        values = {"cpu": self.cpu, "memory": self.memory}
+        if self.ephemeral_storage is not None:
+            values["ephemeral-storage"] = self.ephemeral_storage
+        return values
+
 
 class Resources(_Model):
     requests: ResourceAmounts = ResourceAmounts(cpu="500m", memory="512Mi")

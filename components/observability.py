@@ -1,0 +1,436 @@
+"""Observability: the frontend's ServiceMonitor, alert rules and Grafana dashboard.
+
+Needs the prometheus-operator CRDs (ServiceMonitor, PrometheusRule) and a Grafana whose dashboard
+sidecar watches the monitoring namespace (kube-prometheus-stack's defaults).
+
+Every query selects the labels that the scrapes really produce, so no alert is silent by mistake:
+- the app's own metrics come through this ServiceMonitor; prometheus-operator labels each series
+  with `namespace`, `service` (the Service's name), `pod`, `container`, `endpoint` and `job`
+  (the Service's name too, as no `jobLabel` is set). The queries select `namespace` + `service`;
+- kube-state-metrics and cAdvisor (the kubelet) label container series with the pod's
+  `namespace`, `pod` and `container` (their ServiceMonitors honour those labels); the queries
+  select `namespace` + `container` and leave out `job`, whose value differs between installs.
+
+The spec builders are pure functions of the settings and plain strings; the component resolves
+the namespace and the Service's name and turns the specs into resources parented to itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
+
+from components.frontend_app import CONTAINER_NAME, PORT_NAME, common_labels, selector_labels
+from components.settings import AlertRule, AppSettings, ObservabilitySettings
+
+MONITORING_API_VERSION = "monitoring.coreos.com/v1"
+METRICS_PATH = "/metrics"
+
+# kube-prometheus-stack's Prometheus selects ServiceMonitors and PrometheusRules by its Helm
+# release label (serviceMonitorSelector / ruleSelector); the release is named alike in every stack.
+PROMETHEUS_SELECTOR_LABELS = {"release": "kube-prometheus-stack"}
+# The Grafana sidecar loads every ConfigMap with this label as dashboards.
+GRAFANA_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
+
+RULE_GROUP = "hft-frontend.rules"  # the seed's group name
+# Windows the alert expressions look back over. The crash-loop window is the seed's.
+RATE_WINDOW = "5m"
+WEBSOCKET_DROP_WINDOW = "5m"
+CRASH_LOOP_WINDOW = "15m"
+CRASH_LOOP_BACKOFF_WINDOW = "5m"
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where this app's series live: its namespace, its Service and its container."""
+
+    namespace: str
+    service: str
+    container: str = CONTAINER_NAME
+
+    @property
+    def scraped(self) -> str:
+        """Matchers for the app's own metrics, as scraped through the ServiceMonitor."""
+        return f'namespace="{self.namespace}", service="{self.service}"'
+
+    @property
+    def workload(self) -> str:
+        """Matchers for kube-state-metrics' and cAdvisor's series of the app's container."""
+        return f'namespace="{self.namespace}", container="{self.container}"'
+
+
+def _number(value: float) -> str:
+    """A threshold as PromQL reads it: 100 rather than 100.0."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:g}%"
+
+
+# --- ServiceMonitor ----------------------------------------------------------------------------
+
+
+def service_monitor_spec(settings: ObservabilitySettings, app: AppSettings, environment: str) -> dict[str, Any]:
+    """The seed's ServiceMonitor, selecting the Service by the labels only this app's Service has."""
+    return {
+        "selector": {"matchLabels": selector_labels(app, environment)},
+        "endpoints": [
+            {
+                "port": PORT_NAME,
+                "path": METRICS_PATH,
+                "interval": settings.scrape_interval,
+                # As in the seed: labels the app sets on its own series win over the target's.
+                "honorLabels": True,
+            }
+        ],
+    }
+
+
+# --- alert rules -------------------------------------------------------------------------------
+
+
+def _alert(
+    name: str,
+    expr: str,
+    rule: AlertRule,
+    *,
+    severity: str,
+    summary: str,
+    description: str,
+    runbook_base_url: str,
+) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": rule.duration,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            # kubernetes-mixin's convention: one runbook page per alert, named after it.
+            "runbook_url": f"{runbook_base_url.rstrip('/')}/{name.lower()}",
+        },
+    }
+
+
+def alert_rules(settings: ObservabilitySettings, scope: Scope) -> list[dict[str, Any]]:
+    """The seed's five alerts, corrected; each expression scoped to the app's namespace."""
+    alerts, runbooks = settings.alerts, settings.runbook_base_url
+    errors, latency, websocket = alerts.high_error_rate, alerts.high_response_time, alerts.websocket_connection_drop
+    crash, memory = alerts.pod_crash_looping, alerts.high_memory_usage
+
+    # Go templates in the annotations are kept out of f-strings, where their braces would need doubling.
+    app_labels = "{{ $labels.namespace }}/{{ $labels.service }}"
+    container_labels = "Container {{ $labels.container }} of pod {{ $labels.namespace }}/{{ $labels.pod }}"
+    value_percent, value_duration, value = (
+        "{{ $value | humanizePercentage }}",
+        "{{ $value | humanizeDuration }}",
+        "{{ $value | humanize }}",
+    )
+
+    requests = f"http_requests_total{{{scope.scraped}}}"
+    server_errors = f'http_requests_total{{{scope.scraped}, status=~"5.."}}'
+    latency_buckets = f"http_request_duration_seconds_bucket{{{scope.scraped}}}"
+    connections = f"websocket_connections_active{{{scope.scraped}}}"
+    restart_count = f"kube_pod_container_status_restarts_total{{{scope.workload}}}"
+    back_off = f'kube_pod_container_status_waiting_reason{{{scope.workload}, reason="CrashLoopBackOff"}}'
+    working_set = f"container_memory_working_set_bytes{{{scope.workload}}}"
+    memory_limit = f'kube_pod_container_resource_limits{{{scope.workload}, resource="memory", unit="byte"}}'
+
+    restarted = f"restarted in the last {CRASH_LOOP_WINDOW}"
+    if crash.threshold > 0:
+        restarted = f"restarted more than {_number(crash.threshold)} times in the last {CRASH_LOOP_WINDOW}"
+
+    return [
+        # A share, not an absolute rate: 0.1 errors/s is noise on a busy day, and a full outage
+        # at low traffic never reaches it.
+        _alert(
+            "HighErrorRate",
+            f"sum by (namespace, service) (rate({server_errors}[{RATE_WINDOW}]))\n"
+            "/\n"
+            f"sum by (namespace, service) (rate({requests}[{RATE_WINDOW}]))\n"
+            f"> {_number(errors.threshold)}",
+            errors,
+            severity="critical",
+            summary="High error rate on HFT Frontend",
+            description=f"{value_percent} of the responses of {app_labels} were 5xx over the last {RATE_WINDOW} "
+            f"(threshold {_percent(errors.threshold)}).",
+            runbook_base_url=runbooks,
+        ),
+        # Buckets summed over pods, methods and paths first: a quantile per series says nothing
+        # about the app's latency.
+        _alert(
+            "HighResponseTime",
+            "histogram_quantile(0.95,\n"
+            f"  sum by (namespace, service, le) (rate({latency_buckets}[{RATE_WINDOW}]))\n"
+            f") > {_number(latency.threshold)}",
+            latency,
+            severity="warning",
+            summary="High response time on HFT Frontend",
+            description=f"The 95th percentile response time of {app_labels} is {value_duration} "
+            f"(threshold {latency.threshold:g}s).",
+            runbook_base_url=runbooks,
+        ),
+        # A gauge, so `delta`. Of the total, not per pod: when a pod dies its series ends, and a
+        # per-pod delta never sees its connections go; when its clients reconnect to other pods,
+        # the total stays level and nothing fires.
+        _alert(
+            "WebSocketConnectionDrop",
+            f"-delta(sum by (namespace, service) ({connections})[{WEBSOCKET_DROP_WINDOW}:{settings.scrape_interval}])\n"
+            f"> {_number(websocket.threshold)}",
+            websocket,
+            severity="warning",
+            summary="Large drop in WebSocket connections",
+            description=f"Active WebSocket connections of {app_labels} fell by {value} in {WEBSOCKET_DROP_WINDOW} "
+            f"(threshold {_number(websocket.threshold)}).",
+            runbook_base_url=runbooks,
+        ),
+        # Restarts, or the back-off between them. `max by` leaves one series per container on
+        # each side, so `or` never alerts twice for the same container.
+        _alert(
+            "PodCrashLooping",
+            f"max by (namespace, pod, container) (increase({restart_count}[{CRASH_LOOP_WINDOW}]))\n"
+            f"> {_number(crash.threshold)}\n"
+            "or\n"
+            f"max by (namespace, pod, container) (max_over_time({back_off}[{CRASH_LOOP_BACKOFF_WINDOW}]))\n"
+            ">= 1",
+            crash,
+            severity="critical",
+            summary="Pod {{ $labels.pod }} is crash looping",
+            description=f"{container_labels} {restarted} or is waiting in CrashLoopBackOff.",
+            runbook_base_url=runbooks,
+        ),
+        # The working set is what the OOM killer measures against the limit. `max by`, because
+        # cAdvisor briefly reports a restarted container twice (the old and the new cgroup).
+        _alert(
+            "HighMemoryUsage",
+            f"max by (namespace, pod, container) ({working_set})\n"
+            "/\n"
+            f"max by (namespace, pod, container) ({memory_limit})\n"
+            f"> {_number(memory.threshold)}",
+            memory,
+            severity="warning",
+            summary="High memory usage on pod {{ $labels.pod }}",
+            description=f"{container_labels} uses {value_percent} of its memory limit "
+            f"(threshold {_percent(memory.threshold)}).",
+            runbook_base_url=runbooks,
+        ),
+    ]
+
+
+def prometheus_rule_spec(settings: ObservabilitySettings, scope: Scope) -> dict[str, Any]:
+    """The PrometheusRule's spec, which is also a valid Prometheus rule file."""
+    return {"groups": [{"name": RULE_GROUP, "rules": alert_rules(settings, scope)}]}
+
+
+# --- Grafana dashboard -------------------------------------------------------------------------
+
+DASHBOARD_TITLE = "HFT Frontend Monitoring"
+DASHBOARD_TAGS = ["hft", "frontend", "trading"]
+_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def _panel(
+    panel_id: int,
+    title: str,
+    panel_type: str,
+    unit: str,
+    targets: list[tuple[str, str]],
+    grid: tuple[int, int, int, int],
+) -> dict[str, Any]:
+    x, y, w, h = grid
+    panel: dict[str, Any] = {
+        "id": panel_id,
+        "title": title,
+        "type": panel_type,
+        "datasource": _DATASOURCE,
+        "gridPos": {"x": x, "y": y, "w": w, "h": h},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(ord("A") + i), "datasource": _DATASOURCE, "expr": expr, "legendFormat": legend}
+            for i, (expr, legend) in enumerate(targets)
+        ],
+    }
+    if panel_type == "stat":
+        panel["options"] = {
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "graphMode": "area",
+            "colorMode": "value",
+        }
+    else:
+        panel["options"] = {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
+    return panel
+
+
+def grafana_dashboard(app: AppSettings, environment: str, scope: Scope) -> dict[str, Any]:
+    """The seed's dashboard in current panel types, its queries scoped like the alerts.
+
+    The data source is a variable, so the same JSON works with whatever Prometheus data source
+    the Grafana has; the queries use no other variable, so each parses as plain PromQL.
+    """
+    requests = f"http_requests_total{{{scope.scraped}}}"
+    buckets = f"http_request_duration_seconds_bucket{{{scope.scraped}}}"
+
+    def quantile(q: str) -> str:
+        return f"histogram_quantile({q}, sum by (le) (rate({buckets}[{RATE_WINDOW}])))"
+
+    return {
+        "uid": f"{app.name}-{environment}",
+        "title": DASHBOARD_TITLE,
+        "tags": DASHBOARD_TAGS,
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "editable": False,  # provisioned: a change belongs in this file, not in the UI
+        "time": {"from": "now-1h", "to": "now"},
+        "refresh": "10s",
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                    "regex": "",
+                    "includeAll": False,
+                    "multi": False,
+                    "options": [],
+                }
+            ]
+        },
+        "panels": [
+            _panel(
+                1,
+                "Request Rate",
+                "timeseries",
+                "reqps",
+                [(f"sum by (method, path) (rate({requests}[{RATE_WINDOW}]))", "{{method}} {{path}}")],
+                (0, 0, 12, 8),
+            ),
+            _panel(
+                2,
+                "Response Time",
+                "timeseries",
+                "s",
+                [(quantile("0.95"), "95th percentile"), (quantile("0.50"), "50th percentile")],
+                (12, 0, 12, 8),
+            ),
+            _panel(
+                3,
+                "WebSocket Connections",
+                "stat",
+                "short",
+                [(f"sum(websocket_connections_active{{{scope.scraped}}})", "Active Connections")],
+                (0, 8, 12, 8),
+            ),
+            _panel(
+                4,
+                "Error Rate",
+                "timeseries",
+                "reqps",
+                [
+                    (
+                        f'sum by (status) (rate(http_requests_total{{{scope.scraped}, status=~"4..|5.."}}'
+                        f"[{RATE_WINDOW}]))",
+                        "{{status}}",
+                    )
+                ],
+                (12, 8, 12, 8),
+            ),
+        ],
+    }
+
+
+# --- the component -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    settings: ObservabilitySettings
+    app: AppSettings
+    environment: str
+    # The app's namespace: the ServiceMonitor and the PrometheusRule go here, and every query
+    # is scoped to it.
+    namespace: pulumi.Input[str]
+    # The app's Service: the `service` label its scraped series carry.
+    service_name: pulumi.Input[str]
+    # Where Grafana's dashboard sidecar looks for ConfigMaps.
+    monitoring_namespace: str
+
+
+class Observability(pulumi.ComponentResource):
+    """Scraping, alerting and a dashboard for the frontend (needs the prometheus-operator CRDs)."""
+
+    service_monitor: k8s.apiextensions.CustomResource
+    prometheus_rule: k8s.apiextensions.CustomResource
+    dashboard: k8s.core.v1.ConfigMap
+
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hft:index:Observability", name, None, opts)
+        settings, app, env = args.settings, args.app, args.environment
+        child = pulumi.ResourceOptions(parent=self)
+        operator_labels = {**common_labels(app, env), **PROMETHEUS_SELECTOR_LABELS}
+        scope = pulumi.Output.all(args.namespace, args.service_name).apply(
+            lambda values: Scope(namespace=values[0], service=values[1])
+        )
+
+        def in_app_namespace(object_name: str) -> ObjectMetaArgsDict:
+            return {"name": object_name, "namespace": args.namespace, "labels": operator_labels}
+
+        # Explicit names throughout: the provider would otherwise append a random suffix.
+        service_monitor_name, prometheus_rule_name = f"{app.name}-metrics", f"{app.name}-alerts"
+        self.service_monitor = k8s.apiextensions.CustomResource(
+            service_monitor_name,
+            api_version=MONITORING_API_VERSION,
+            kind="ServiceMonitor",
+            metadata=in_app_namespace(service_monitor_name),
+            spec=service_monitor_spec(settings, app, env),
+            opts=child,
+        )
+        self.prometheus_rule = k8s.apiextensions.CustomResource(
+            prometheus_rule_name,
+            api_version=MONITORING_API_VERSION,
+            kind="PrometheusRule",
+            metadata=in_app_namespace(prometheus_rule_name),
+            spec=scope.apply(lambda s: prometheus_rule_spec(settings, s)),
+            opts=child,
+        )
+        # Named per environment: two stacks sharing a cluster must not own the same ConfigMap,
+        # and the sidecar writes every ConfigMap's keys into one directory.
+        dashboard_name = f"{app.name}-{env}-dashboard"
+        dashboard_metadata: ObjectMetaArgsDict = {
+            "name": dashboard_name,
+            "namespace": args.monitoring_namespace,
+            "labels": {**common_labels(app, env), **GRAFANA_DASHBOARD_LABELS},
+        }
+        self.dashboard = k8s.core.v1.ConfigMap(
+            dashboard_name,
+            metadata=dashboard_metadata,
+            data=scope.apply(
+                lambda s: {f"{app.name}-{env}.json": json.dumps(grafana_dashboard(app, env, s), indent=2)}
+            ),
+            opts=child,
+        )
+
+        self.register_outputs(
+            {
+                # CustomResource has no typed outputs; the names are the ones set above.
+                "serviceMonitorName": service_monitor_name,
+                "prometheusRuleName": prometheus_rule_name,
+                "dashboardConfigMapName": self.dashboard.metadata.name,
+            }
+        )
