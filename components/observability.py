@@ -26,22 +26,18 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
 from components.frontend_app import CONTAINER_NAME, PORT_NAME, common_labels, selector_labels
-from components.settings import AlertRule, AppSettings, ObservabilitySettings
+from components.settings import AlertRule, AppSettings, ClusterSettings, ObservabilitySettings
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 METRICS_PATH = "/metrics"
 
-# kube-prometheus-stack's Prometheus selects ServiceMonitors and PrometheusRules by its Helm
-# release label (serviceMonitorSelector / ruleSelector); the release is named alike in every stack.
-PROMETHEUS_SELECTOR_LABELS = {"release": "kube-prometheus-stack"}
 # The Grafana sidecar loads every ConfigMap with this label as dashboards.
 GRAFANA_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 
 RULE_GROUP = "hft-frontend.rules"  # the seed's group name
-# Windows the alert expressions look back over. The crash-loop window is the seed's.
+# The dashboard's rate window; the alerts' windows are stack values.
 RATE_WINDOW = "5m"
-WEBSOCKET_DROP_WINDOW = "5m"
-CRASH_LOOP_WINDOW = "15m"
+# A container is in back-off between restarts: look over a few scrapes for the waiting reason.
 CRASH_LOOP_BACKOFF_WINDOW = "5m"
 
 
@@ -88,7 +84,8 @@ def service_monitor_spec(settings: ObservabilitySettings, app: AppSettings, envi
                 "port": PORT_NAME,
                 "path": METRICS_PATH,
                 "interval": settings.scrape_interval,
-                # As in the seed: labels the app sets on its own series win over the target's.
+                # As in the seed: labels the app sets on its own series win over the target's. So
+                # the app must not export `namespace` or `service` labels: the alerts select on them.
                 "honorLabels": True,
             }
         ],
@@ -146,23 +143,23 @@ def alert_rules(settings: ObservabilitySettings, scope: Scope) -> list[dict[str,
     working_set = f"container_memory_working_set_bytes{{{scope.workload}}}"
     memory_limit = f'kube_pod_container_resource_limits{{{scope.workload}, resource="memory", unit="byte"}}'
 
-    restarted = f"restarted in the last {CRASH_LOOP_WINDOW}"
+    restarted = f"restarted in the last {crash.window}"
     if crash.threshold > 0:
-        restarted = f"restarted more than {_number(crash.threshold)} times in the last {CRASH_LOOP_WINDOW}"
+        restarted = f"restarted more than {_number(crash.threshold)} times in the last {crash.window}"
 
     return [
         # A share, not an absolute rate: 0.1 errors/s is noise on a busy day, and a full outage
         # at low traffic never reaches it.
         _alert(
             "HighErrorRate",
-            f"sum by (namespace, service) (rate({server_errors}[{RATE_WINDOW}]))\n"
+            f"sum by (namespace, service) (rate({server_errors}[{errors.window}]))\n"
             "/\n"
-            f"sum by (namespace, service) (rate({requests}[{RATE_WINDOW}]))\n"
+            f"sum by (namespace, service) (rate({requests}[{errors.window}]))\n"
             f"> {_number(errors.threshold)}",
             errors,
             severity="critical",
             summary="High error rate on HFT Frontend",
-            description=f"{value_percent} of the responses of {app_labels} were 5xx over the last {RATE_WINDOW} "
+            description=f"{value_percent} of the responses of {app_labels} were 5xx over the last {errors.window} "
             f"(threshold {_percent(errors.threshold)}).",
             runbook_base_url=runbooks,
         ),
@@ -171,7 +168,7 @@ def alert_rules(settings: ObservabilitySettings, scope: Scope) -> list[dict[str,
         _alert(
             "HighResponseTime",
             "histogram_quantile(0.95,\n"
-            f"  sum by (namespace, service, le) (rate({latency_buckets}[{RATE_WINDOW}]))\n"
+            f"  sum by (namespace, service, le) (rate({latency_buckets}[{latency.window}]))\n"
             f") > {_number(latency.threshold)}",
             latency,
             severity="warning",
@@ -185,12 +182,12 @@ def alert_rules(settings: ObservabilitySettings, scope: Scope) -> list[dict[str,
         # the total stays level and nothing fires.
         _alert(
             "WebSocketConnectionDrop",
-            f"-delta(sum by (namespace, service) ({connections})[{WEBSOCKET_DROP_WINDOW}:{settings.scrape_interval}])\n"
+            f"-delta(sum by (namespace, service) ({connections})[{websocket.window}:{settings.scrape_interval}])\n"
             f"> {_number(websocket.threshold)}",
             websocket,
             severity="warning",
             summary="Large drop in WebSocket connections",
-            description=f"Active WebSocket connections of {app_labels} fell by {value} in {WEBSOCKET_DROP_WINDOW} "
+            description=f"Active WebSocket connections of {app_labels} fell by {value} in {websocket.window} "
             f"(threshold {_number(websocket.threshold)}).",
             runbook_base_url=runbooks,
         ),
@@ -198,7 +195,7 @@ def alert_rules(settings: ObservabilitySettings, scope: Scope) -> list[dict[str,
         # each side, so `or` never alerts twice for the same container.
         _alert(
             "PodCrashLooping",
-            f"max by (namespace, pod, container) (increase({restart_count}[{CRASH_LOOP_WINDOW}]))\n"
+            f"max by (namespace, pod, container) (increase({restart_count}[{crash.window}]))\n"
             f"> {_number(crash.threshold)}\n"
             "or\n"
             f"max by (namespace, pod, container) (max_over_time({back_off}[{CRASH_LOOP_BACKOFF_WINDOW}]))\n"
@@ -368,8 +365,8 @@ class ObservabilityArgs:
     namespace: pulumi.Input[str]
     # The app's Service: the `service` label its scraped series carry.
     service_name: pulumi.Input[str]
-    # Where Grafana's dashboard sidecar looks for ConfigMaps.
-    monitoring_namespace: str
+    # Where Grafana's dashboard sidecar looks for ConfigMaps, and the labels Prometheus selects by.
+    cluster: ClusterSettings
 
 
 class Observability(pulumi.ComponentResource):
@@ -383,7 +380,7 @@ class Observability(pulumi.ComponentResource):
         super().__init__("hft:index:Observability", name, None, opts)
         settings, app, env = args.settings, args.app, args.environment
         child = pulumi.ResourceOptions(parent=self)
-        operator_labels = {**common_labels(app, env), **PROMETHEUS_SELECTOR_LABELS}
+        operator_labels = {**common_labels(app, env), **args.cluster.prometheus_selector_labels}
         scope = pulumi.Output.all(args.namespace, args.service_name).apply(
             lambda values: Scope(namespace=values[0], service=values[1])
         )
@@ -414,7 +411,7 @@ class Observability(pulumi.ComponentResource):
         dashboard_name = f"{app.name}-{env}-dashboard"
         dashboard_metadata: ObjectMetaArgsDict = {
             "name": dashboard_name,
-            "namespace": args.monitoring_namespace,
+            "namespace": args.cluster.monitoring_namespace,
             "labels": {**common_labels(app, env), **GRAFANA_DASHBOARD_LABELS},
         }
         self.dashboard = k8s.core.v1.ConfigMap(

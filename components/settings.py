@@ -374,6 +374,9 @@ class ClusterSettings(_Model):
     ingress_namespace: DnsLabel = "ingress-nginx"
     monitoring_namespace: DnsLabel = "monitoring"
     dns_namespace: DnsLabel = "kube-system"
+    # The labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by
+    # (kube-prometheus-stack: its Helm release name).
+    prometheus_selector_labels: dict[str, str] = Field(default_factory=lambda: {"release": "kube-prometheus-stack"})
 
 
 class BackendApi(_Model):
@@ -405,9 +408,15 @@ class SecuritySettings(_Model):
         return self
 
 
+PromDuration = Annotated[str, Field(pattern=r"^[0-9]+[smh]$")]
+
+
 class AlertRule(_Model):
     threshold: float
-    duration: Annotated[str, Field(pattern=r"^[0-9]+[smh]$")]
+    # How long the condition must hold before the alert fires (the rule's `for`).
+    duration: PromDuration
+    # How far back the expression looks (its range selector).
+    window: PromDuration = "5m"
 
 
 class Alerts(_Model):
@@ -415,10 +424,10 @@ class Alerts(_Model):
     high_error_rate: AlertRule = AlertRule(threshold=0.05, duration="2m")
     # p95 latency in seconds.
     high_response_time: AlertRule = AlertRule(threshold=1.0, duration="5m")
-    # Fall in active WebSocket connections within five minutes.
+    # Fall in active WebSocket connections within the window.
     websocket_connection_drop: AlertRule = AlertRule(threshold=100, duration="1m")
-    # Container restarts within the rule's window.
-    pod_crash_looping: AlertRule = AlertRule(threshold=0, duration="5m")
+    # Container restarts within the window (the seed's 15 minutes), beyond the threshold.
+    pod_crash_looping: AlertRule = AlertRule(threshold=0, duration="5m", window="15m")
     # Working-set memory as a share of the container's limit.
     high_memory_usage: AlertRule = AlertRule(threshold=0.9, duration="10m")
 
@@ -427,7 +436,7 @@ class ObservabilitySettings(_Model):
     """ServiceMonitor, alert rules and the Grafana dashboard (needs the prometheus-operator CRDs)."""
 
     enabled: bool = True
-    scrape_interval: Annotated[str, Field(pattern=r"^[0-9]+[smh]$")] = "15s"
+    scrape_interval: PromDuration = "15s"
     runbook_base_url: HttpsUrl = "https://runbooks.hft-platform.com/frontend"
     alerts: Alerts = Alerts()
 

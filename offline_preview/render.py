@@ -151,6 +151,18 @@ def manifest_filename(obj: dict[str, Any]) -> str:
     return "-".join(str(p) for p in parts if p).lower().replace(":", "_") + ".yaml"
 
 
+class _ManifestDumper(yaml.SafeDumper):
+    """Multi-line strings (alert expressions, embedded JSON) as `|` blocks, as a person writes them."""
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ManifestDumper.add_representer(str, _str_representer)
+
+
 class UnknownInManifestError(Exception):
     pass
 
@@ -165,7 +177,7 @@ def write_manifests(rendering: Rendering, directory: Path) -> list[Path]:
             raise UnknownInManifestError(f"{reg.urn}: an input is unknown at preview time")
         path = directory / manifest_filename(obj)
         # Sorted keys: stable files, and apiVersion, kind, metadata come first.
-        path.write_text(yaml.safe_dump(obj, sort_keys=True, width=120))
+        path.write_text(yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=True, width=120))
         written.append(path)
     return written
 

@@ -1,0 +1,209 @@
+"""Strict validation of custom resources against the CRDs in `../shared/crds`.
+
+The API server, with strict field validation (`kubectl apply --validate=strict`, server-side apply),
+rejects what the CRD's schema does not declare; a plain JSON-schema check would accept it, because
+CRD schemas leave `additionalProperties` unset. So the schemas are closed here the way the API
+server reads them:
+- an object schema listing `properties`, with neither `additionalProperties` nor
+  `x-kubernetes-preserve-unknown-fields`, admits no other keys;
+- `nullable: true` admits null, `x-kubernetes-int-or-string` an integer or a string;
+- `x-kubernetes-list-type: map` / `set` lists must not repeat a key / an item;
+- Go's inline `(?i)` flag in the middle of a pattern, which Python's `re` refuses, becomes global
+  (a little more permissive than Go);
+- `metadata`, which CRDs leave open, is checked as ObjectMeta: a DNS-1123 name, a namespace exactly
+  when the CRD is namespaced, valid label keys and values, string annotations.
+`x-kubernetes-validations` (CEL rules) are not evaluated.
+
+    from tests.crd_schemas import validate
+    validate(service_monitor)          # raises CrdValidationError listing every problem
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft4Validator, ValidationError, validators
+
+CRD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "crds"
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_OBJECT_META_FIELDS = frozenset(
+    {"name", "generateName", "namespace", "labels", "annotations", "finalizers", "ownerReferences"}
+)
+
+
+class CrdValidationError(AssertionError):
+    """The object is not what the API server would accept; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class Crd:
+    group: str
+    kind: str
+    namespaced: bool
+    path: Path
+
+
+# --- reading the schemas the way the API server does -------------------------------------------
+
+
+def _close(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an OpenAPI v3 (structural) schema with the API server's rules made explicit."""
+    closed = dict(schema)
+    # Recurse only where schemas sit: a property may well be named `type` or `pattern`.
+    if "properties" in schema:
+        closed["properties"] = {name: _close(sub) for name, sub in schema["properties"].items()}
+        if "additionalProperties" not in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            closed["additionalProperties"] = False
+    if isinstance(schema.get("additionalProperties"), dict):
+        closed["additionalProperties"] = _close(schema["additionalProperties"])
+    if isinstance(schema.get("items"), dict):
+        closed["items"] = _close(schema["items"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            closed[key] = [_close(sub) for sub in schema[key]]
+    if "not" in schema:
+        closed["not"] = _close(schema["not"])
+    if schema.get("nullable") and "type" in schema:
+        closed["type"] = [schema["type"], "null"]
+    if schema.get("x-kubernetes-int-or-string") and "type" not in schema and "anyOf" not in schema:
+        closed["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if "pattern" in schema:
+        closed["pattern"] = _python_pattern(schema["pattern"])
+    return closed
+
+
+def _python_pattern(pattern: str) -> str:
+    """Go's regexp allows `(?i)` anywhere; Python only at the start."""
+    if "(?i)" in pattern[1:]:
+        pattern = "(?i)" + pattern.replace("(?i)", "")
+    re.compile(pattern)  # fail here, naming the pattern, rather than mid-validation
+    return pattern
+
+
+def _list_type(validator: Any, list_type: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    """The API server refuses a `map` list repeating a key, and a `set` list repeating an item."""
+    if not isinstance(instance, list):
+        return
+    if list_type == "set":
+        seen: list[Any] = []
+        for item in instance:
+            if item in seen:
+                yield ValidationError(f"duplicate item {item!r} in a list of type set")
+            seen.append(item)
+    elif list_type == "map":
+        keys = schema.get("x-kubernetes-list-map-keys", [])
+        found: set[tuple[Any, ...]] = set()
+        for item in instance:
+            if not isinstance(item, dict):
+                continue
+            key = tuple(repr(item.get(name)) for name in keys)
+            if key in found:
+                shown = {name: item.get(name) for name in keys}
+                yield ValidationError(f"duplicate entry for key {shown} in a list of type map")
+            found.add(key)
+
+
+_KubernetesValidator = validators.extend(Draft4Validator, {"x-kubernetes-list-type": _list_type})
+
+
+@cache
+def _crds() -> dict[tuple[str, str, str], tuple[Crd, dict[str, Any]]]:
+    """(group, version, kind) -> the CRD and the raw schema of each served version."""
+    found: dict[tuple[str, str, str], tuple[Crd, dict[str, Any]]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        document = yaml.safe_load(path.read_text())
+        if document.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = document["spec"]
+        crd = Crd(spec["group"], spec["names"]["kind"], spec["scope"] == "Namespaced", path)
+        for version in spec["versions"]:
+            if version.get("served"):
+                found[(crd.group, version["name"], crd.kind)] = (crd, version["schema"]["openAPIV3Schema"])
+    return found
+
+
+def served_kinds() -> list[str]:
+    """Every `group/version Kind` the CRDs serve."""
+    return sorted(f"{group}/{version} {kind}" for group, version, kind in _crds())
+
+
+@cache
+def strict_validator(api_version: str, kind: str) -> Any:
+    """A jsonschema validator for one served version of one CRD, closed against unknown fields."""
+    group, _, version = api_version.rpartition("/")
+    try:
+        _, schema = _crds()[(group, version, kind)]
+    except KeyError:
+        raise CrdValidationError(
+            f"no CRD in {CRD_DIR} serves {api_version} {kind} (served: {', '.join(served_kinds())})"
+        ) from None
+    closed = _close(schema)
+    _KubernetesValidator.check_schema(closed)
+    return _KubernetesValidator(closed)
+
+
+# --- validating --------------------------------------------------------------------------------
+
+
+def _metadata_problems(metadata: Any, namespaced: bool) -> Iterator[str]:
+    if not isinstance(metadata, dict):
+        yield "metadata: required, and must be an object"
+        return
+    for key in sorted(set(metadata) - _OBJECT_META_FIELDS):
+        yield f"metadata.{key}: not an ObjectMeta field the program may set"
+    name = metadata.get("name")
+    if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        yield f"metadata.name: {name!r} is not a DNS-1123 subdomain (and auto-naming is not used here)"
+    namespace = metadata.get("namespace")
+    if namespaced and (not isinstance(namespace, str) or len(namespace) > 63 or not _DNS_LABEL.match(namespace)):
+        yield f"metadata.namespace: {namespace!r} is not a namespace name, and the kind is namespaced"
+    if not namespaced and namespace is not None:
+        yield "metadata.namespace: set on a cluster-scoped kind"
+    for key, value in (metadata.get("labels") or {}).items():
+        prefix, _, label = key.rpartition("/")
+        if (prefix and not _DNS_SUBDOMAIN.match(prefix)) or len(label) > 63 or not _LABEL_NAME.match(label):
+            yield f"metadata.labels: {key!r} is not a valid label key"
+        if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+            yield f"metadata.labels[{key!r}]: {value!r} is not a valid label value"
+    for key, value in (metadata.get("annotations") or {}).items():
+        if not isinstance(value, str):
+            yield f"metadata.annotations[{key!r}]: {value!r} is not a string"
+
+
+def problems(obj: Mapping[str, Any]) -> list[str]:
+    """Every reason the API server would reject `obj`, as `path: message` lines (empty if none)."""
+    api_version, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        return ["apiVersion and kind: required strings"]
+    group, _, version = api_version.rpartition("/")
+    entry = _crds().get((group, version, kind))
+    if entry is None:
+        return [f"{api_version} {kind}: no served version of a CRD in {CRD_DIR} (served: {', '.join(served_kinds())})"]
+    crd, _ = entry
+    found = list(_metadata_problems(obj.get("metadata"), crd.namespaced))
+    for error in sorted(
+        strict_validator(api_version, kind).iter_errors(dict(obj)),
+        key=lambda e: [str(part) for part in e.absolute_path],
+    ):
+        path = ".".join(str(part) for part in error.absolute_path) or "(object)"
+        found.append(f"{path}: {error.message}")
+    return found
+
+
+def validate(obj: Mapping[str, Any]) -> None:
+    """Raise CrdValidationError naming the object and every problem, unless the API server would accept it."""
+    found = problems(obj)
+    if found:
+        name = (obj.get("metadata") or {}).get("name", "?")
+        lines = "\n  ".join(found)
+        raise CrdValidationError(f"{obj.get('kind')} {name} is not valid against its CRD:\n  {lines}")
