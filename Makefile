@@ -8,10 +8,11 @@ PY     := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 STACK  ?= production
 
-.PHONY: help setup preview test lint typecheck unit bench lock clean
+.PHONY: help setup preview audit test lint typecheck unit bench lock clean
 
 help:
 	@echo "make preview STACK=<staging|production>  offline preview: resource tree, build/<stack>/manifests, stack.json"
+	@echo "make audit FILE=<stack export>            the policy pack over a \`pulumi stack export\` file"
 	@echo "make test                                 ruff, type checker and every test"
 	@echo "make bench                                wall time and peak memory of the production preview"
 	@echo "make lock                                 re-pin requirements.in into requirements.lock"
@@ -32,6 +33,11 @@ setup: $(VENV)/.installed
 
 preview: setup
 	$(PY) -m offline_preview --stack $(STACK)
+
+# e.g. `pulumi stack export --stack production > prod.json && make audit FILE=prod.json`
+audit: setup
+	@test -n "$(FILE)" || { echo "usage: make audit FILE=<pulumi stack export file>"; exit 2; }
+	$(PY) -m offline_preview.policy_eval $(FILE) --report $(basename $(FILE)).policy-report.json
 
 lint: setup
 	$(VENV)/bin/ruff check .

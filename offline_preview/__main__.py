@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from offline_preview.engine import ProgramError, run_program
+from offline_preview.policy_eval import evaluate_rendering, format_violations, write_report
 from offline_preview.render import (
     UnknownInManifestError,
     resource_tree,
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: build/<stack>)")
+    parser.add_argument(
+        "--policy-pack-config", type=Path, default=None, help="policy pack config, as for `pulumi preview`"
+    )
     args = parser.parse_args(argv)
 
     project_dir: Path = args.project_dir.resolve()
@@ -59,7 +63,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     (out / "stack.json").write_text(json.dumps(stack_export(rendering), indent=2) + "\n")
-    print(f"\nWrote {len(manifests)} manifests to {out / 'manifests'} and the state to {out / 'stack.json'}")
+
+    # The policy pack, as `pulumi preview --policy-pack policies` runs it.
+    try:
+        violations = evaluate_rendering(rendering, args.policy_pack_config)
+    except (OSError, ValueError) as exc:  # an unreadable or invalid policy config
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n" + format_violations(violations))
+    write_report(violations, out / "policy-report.json")
+    print(
+        f"\nWrote {len(manifests)} manifests to {out / 'manifests'}, the state to {out / 'stack.json'}"
+        f" and the policy verdicts to {out / 'policy-report.json'}"
+    )
+    mandatory = sum(v.enforcement_level == "mandatory" for v in violations)
+    if mandatory:
+        print(f"error: {mandatory} mandatory policy violation(s)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,242 @@
+"""S3 buckets: public access blocked, default encryption, versioning, TLS only.
+
+The program renders no bucket yet: the backup bucket here is built with pulumi-aws 7 under mocks, a
+Bucket plus its separate configuration resources, so the properties and dependencies are what the SDK
+sends the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pytest
+
+from offline_preview.engine import UNKNOWN, RecordingMonitor, Rendering
+from offline_preview.policy_eval import Violation, evaluate_rendering
+from tests.policy_support import program_under_mocks
+
+with warnings.catch_warnings():
+    # pulumi-aws 7 warns, as it imports the s3 module, about the V2 resources it keeps as aliases.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pulumi_aws.s3 import (  # pulumi_aws imports lazily: these names load the module here
+        Bucket,
+        BucketPolicy,
+        BucketPublicAccessBlock,
+        BucketServerSideEncryptionConfiguration,
+        BucketServerSideEncryptionConfigurationRuleArgsDict,
+        BucketVersioning,
+    )
+
+BUCKET_NAME = "hft-platform-backups"
+BUCKET_ARN = f"arn:aws:s3:::{BUCKET_NAME}"
+DENY_INSECURE_TRANSPORT = {
+    "Sid": "DenyInsecureTransport",
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": [BUCKET_ARN, f"{BUCKET_ARN}/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+S3_POLICIES = {"s3-public-access-blocked", "s3-default-encryption", "s3-versioning-enabled", "s3-tls-only"}
+ALL_BLOCKED = {
+    "block_public_acls": True,
+    "block_public_policy": True,
+    "ignore_public_acls": True,
+    "restrict_public_buckets": True,
+}
+
+
+@dataclass
+class BackupBucket:
+    """The backup bucket as the program will declare it; each field is one configuration resource."""
+
+    public_access: dict[str, bool] | None = field(default_factory=lambda: dict(ALL_BLOCKED))
+    encryption_rules: list[BucketServerSideEncryptionConfigurationRuleArgsDict] | None = field(
+        default_factory=lambda: [
+            {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"}, "bucket_key_enabled": True}
+        ]
+    )
+    versioning: str | None = "Enabled"
+    statements: list[dict[str, Any]] | None = field(default_factory=lambda: [DENY_INSECURE_TRANSPORT])
+    # How the configurations name the bucket: by its id (as the program will), or by a literal name.
+    by_literal_name: bool = False
+
+    def declare(self) -> None:
+        bucket = Bucket("backups", bucket=BUCKET_NAME, opts=pulumi.ResourceOptions(protect=True))
+        name: pulumi.Input[str] = BUCKET_NAME if self.by_literal_name else bucket.id
+        if self.public_access is not None:
+            block_public_access(bucket=name, flags=self.public_access)
+        if self.encryption_rules is not None:
+            BucketServerSideEncryptionConfiguration(
+                "backups-encryption",
+                bucket=name,
+                rules=self.encryption_rules,
+            )
+        if self.versioning is not None:
+            BucketVersioning("backups-versioning", bucket=name, versioning_configuration={"status": self.versioning})
+        if self.statements is not None:
+            document = {"Version": "2012-10-17", "Statement": self.statements}
+            BucketPolicy("backups-tls-only", bucket=name, policy=json.dumps(document))
+
+
+def block_public_access(bucket: pulumi.Input[str], flags: dict[str, bool]) -> None:
+    BucketPublicAccessBlock(
+        "backups-public-access",
+        bucket=bucket,
+        block_public_acls=flags["block_public_acls"],
+        block_public_policy=flags["block_public_policy"],
+        ignore_public_acls=flags["ignore_public_acls"],
+        restrict_public_buckets=flags["restrict_public_buckets"],
+    )
+
+
+def render_bucket(monitor: RecordingMonitor, bucket: BackupBucket) -> Rendering:
+    return program_under_mocks(monitor, bucket.declare)
+
+
+def s3_violations(rendering: Rendering) -> list[Violation]:
+    return [v for v in evaluate_rendering(rendering) if v.policy_name in S3_POLICIES]
+
+
+def only(violations: list[Violation], policy: str) -> Violation:
+    assert [v.policy_name for v in violations] == [policy]
+    assert violations[0].resource_type == "aws:s3/bucket:Bucket", "the violation is the bucket's"
+    assert violations[0].enforcement_level == "mandatory"
+    return violations[0]
+
+
+def test_the_fully_configured_bucket_passes(pulumi_mocks: RecordingMonitor) -> None:
+    rendering = render_bucket(pulumi_mocks, BackupBucket())
+    versioning = rendering.by_type("aws:s3/bucketVersioning:BucketVersioning")[0]
+    assert versioning.property_dependencies["bucket"] == [rendering.by_type("aws:s3/bucket:Bucket")[0].urn]
+    assert s3_violations(rendering) == []
+
+
+def test_configurations_may_name_the_bucket_literally(pulumi_mocks: RecordingMonitor) -> None:
+    assert s3_violations(render_bucket(pulumi_mocks, BackupBucket(by_literal_name=True))) == []
+
+
+@pytest.mark.parametrize(
+    ("missing", "policy", "expected"),
+    [
+        ("public_access", "s3-public-access-blocked", "no BucketPublicAccessBlock"),
+        ("encryption_rules", "s3-default-encryption", "no BucketServerSideEncryptionConfiguration"),
+        ("versioning", "s3-versioning-enabled", "no BucketVersioning"),
+        ("statements", "s3-tls-only", "no BucketPolicy"),
+    ],
+)
+def test_a_missing_configuration_fails(
+    pulumi_mocks: RecordingMonitor, missing: str, policy: str, expected: str
+) -> None:
+    bucket = BackupBucket()
+    setattr(bucket, missing, None)
+    violation = only(s3_violations(render_bucket(pulumi_mocks, bucket)), policy)
+    assert f'Bucket "backups": {expected}. Add one' in violation.message
+
+
+@pytest.mark.parametrize(
+    "flag", ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"]
+)
+def test_public_access_not_fully_blocked_fails(pulumi_mocks: RecordingMonitor, flag: str) -> None:
+    camel = "".join(word.capitalize() if i else word for i, word in enumerate(flag.split("_")))
+    violation = only(
+        s3_violations(render_bucket(pulumi_mocks, BackupBucket(public_access={**ALL_BLOCKED, flag: False}))),
+        "s3-public-access-blocked",
+    )
+    assert f'BucketPublicAccessBlock "backups-public-access" leaves {camel} unset or false' in violation.message
+
+
+def test_no_default_encryption_fails(pulumi_mocks: RecordingMonitor) -> None:
+    bucket = BackupBucket(encryption_rules=[{"bucket_key_enabled": True}])
+    violation = only(s3_violations(render_bucket(pulumi_mocks, bucket)), "s3-default-encryption")
+    assert (
+        'BucketServerSideEncryptionConfiguration "backups-encryption" sets no default encryption' in violation.message
+    )
+
+
+@pytest.mark.parametrize("status", ["Suspended", "Disabled"])
+def test_versioning_not_enabled_fails(pulumi_mocks: RecordingMonitor, status: str) -> None:
+    violation = only(
+        s3_violations(render_bucket(pulumi_mocks, BackupBucket(versioning=status))), "s3-versioning-enabled"
+    )
+    assert (
+        f'versioningConfiguration.status "{status}". Set versioningConfiguration.status to Enabled' in violation.message
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param({**DENY_INSECURE_TRANSPORT, "Effect": "Allow"}, id="allow"),
+        pytest.param({**DENY_INSECURE_TRANSPORT, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}, id="true"),
+        pytest.param({**DENY_INSECURE_TRANSPORT, "Resource": BUCKET_ARN}, id="bucket-only-not-objects"),
+        pytest.param({**DENY_INSECURE_TRANSPORT, "Action": "s3:GetObject"}, id="one-action"),
+        pytest.param(
+            {**DENY_INSECURE_TRANSPORT, "Principal": {"AWS": "arn:aws:iam::123456789012:root"}}, id="one-principal"
+        ),
+    ],
+)
+def test_a_policy_that_does_not_deny_plain_http_fails(
+    pulumi_mocks: RecordingMonitor, statement: dict[str, Any]
+) -> None:
+    violation = only(s3_violations(render_bucket(pulumi_mocks, BackupBucket(statements=[statement]))), "s3-tls-only")
+    assert 'BucketPolicy "backups-tls-only" does not deny requests without TLS' in violation.message
+
+
+def test_a_principal_aws_star_and_a_boolean_false_also_deny_plain_http(pulumi_mocks: RecordingMonitor) -> None:
+    statement = {
+        **DENY_INSECURE_TRANSPORT,
+        "Principal": {"AWS": ["*"]},
+        "Condition": {"Bool": {"aws:SecureTransport": False}},
+    }
+    assert s3_violations(render_bucket(pulumi_mocks, BackupBucket(statements=[statement]))) == []
+
+
+def test_an_exempt_bucket_is_skipped(pulumi_mocks: RecordingMonitor) -> None:
+    rendering = render_bucket(pulumi_mocks, BackupBucket(versioning=None))
+    config = {"s3-versioning-enabled": {"exemptions": ["backups"]}}
+    assert [v for v in evaluate_rendering(rendering, config) if v.policy_name in S3_POLICIES] == []
+
+
+def test_during_preview_an_unknown_bucket_id_still_matches_through_dependencies(
+    pulumi_mocks: RecordingMonitor,
+) -> None:
+    # A new bucket's id is unknown in a real preview; only propertyDependencies tie a configuration to it.
+    rendering = render_bucket(pulumi_mocks, BackupBucket())
+    for registration in rendering.registrations:
+        if registration.property_dependencies.get("bucket"):
+            registration.inputs["bucket"] = registration.outputs["bucket"] = UNKNOWN
+    assert s3_violations(rendering) == []
+
+
+def test_an_unknown_policy_document_cannot_be_checked_during_preview(pulumi_mocks: RecordingMonitor) -> None:
+    def program() -> None:
+        bucket = Bucket("backups")  # auto-named: its ARN is unknown until it exists
+        block_public_access(bucket=bucket.id, flags=ALL_BLOCKED)
+        policy = bucket.arn.apply(
+            lambda arn: json.dumps(
+                {"Version": "2012-10-17", "Statement": [{**DENY_INSECURE_TRANSPORT, "Resource": [arn, f"{arn}/*"]}]}
+            )
+        )
+        BucketPolicy("backups-tls-only", bucket=bucket.id, policy=policy)
+
+    violations = [
+        v for v in evaluate_rendering(program_under_mocks(pulumi_mocks, program)) if v.policy_name == "s3-tls-only"
+    ]
+    assert [v.enforcement_level for v in violations] == ["advisory"]
+    assert "can't run policy 's3-tls-only'" in violations[0].message
+    assert "string value at .policy can't be known during preview" in violations[0].message
+
+
+def test_each_bucket_needs_its_own_configuration(pulumi_mocks: RecordingMonitor) -> None:
+    def program() -> None:
+        BackupBucket().declare()
+        Bucket("logs", bucket="hft-platform-logs")
+
+    violations = s3_violations(program_under_mocks(pulumi_mocks, program))
+    assert {v.policy_name for v in violations} == S3_POLICIES
+    assert {v.urn.rsplit("::", 1)[-1] for v in violations} == {"logs"}

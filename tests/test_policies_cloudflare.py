@@ -1,0 +1,104 @@
+"""Cloudflare zone settings: SSL strict, TLS 1.2 or newer, HTTPS always; and a zone declares all three.
+
+The program renders no Cloudflare resources yet: the zone here is built with pulumi-cloudflare 6 under
+mocks, so the properties are what the SDK sends the engine.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pulumi
+import pytest
+
+from offline_preview.engine import RecordingMonitor, Rendering
+from offline_preview.policy_eval import Violation, evaluate_rendering
+from tests.policy_support import program_under_mocks
+
+with warnings.catch_warnings():
+    # pulumi-cloudflare imports all its resources at once, and warns about each deprecated one.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pulumi_cloudflare as cloudflare
+
+SETTINGS = {"ssl": "strict", "min_tls_version": "1.2", "always_use_https": "on"}
+CLOUDFLARE_POLICIES = {
+    "cloudflare-ssl-strict",
+    "cloudflare-min-tls-1-2",
+    "cloudflare-always-use-https",
+    "cloudflare-zone-tls-settings",
+}
+POLICY_OF_SETTING = {
+    "ssl": "cloudflare-ssl-strict",
+    "min_tls_version": "cloudflare-min-tls-1-2",
+    "always_use_https": "cloudflare-always-use-https",
+}
+
+
+def render_zone(monitor: RecordingMonitor, settings: dict[str, str]) -> Rendering:
+    def program() -> None:
+        zone = cloudflare.Zone(
+            "zone",
+            account={"id": "0123456789abcdef0123456789abcdef"},
+            name="hft-platform.com",
+            opts=pulumi.ResourceOptions(protect=True),
+        )
+        for setting_id, value in settings.items():
+            cloudflare.ZoneSetting(setting_id.replace("_", "-"), zone_id=zone.id, setting_id=setting_id, value=value)
+
+    return program_under_mocks(monitor, program)
+
+
+def cloudflare_violations(rendering: Rendering) -> list[Violation]:
+    return [v for v in evaluate_rendering(rendering) if v.policy_name in CLOUDFLARE_POLICIES]
+
+
+def test_a_zone_with_the_three_settings_passes(pulumi_mocks: RecordingMonitor) -> None:
+    rendering = render_zone(pulumi_mocks, SETTINGS)
+    setting = rendering.by_type("cloudflare:index/zoneSetting:ZoneSetting")[0]
+    assert set(setting.inputs) == {"zoneId", "settingId", "value"}, "engine form: camelCase"
+    assert cloudflare_violations(rendering) == []
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_tls_1_2_and_newer_pass(pulumi_mocks: RecordingMonitor, version: str) -> None:
+    assert cloudflare_violations(render_zone(pulumi_mocks, {**SETTINGS, "min_tls_version": version})) == []
+
+
+@pytest.mark.parametrize(
+    ("setting_id", "value", "expected"),
+    [
+        ("ssl", "full", 'value is "full". Set value "strict" (Full (strict))'),
+        ("ssl", "flexible", 'value is "flexible"'),
+        ("ssl", "off", 'value is "off"'),
+        ("min_tls_version", "1.0", 'value is "1.0". Set value "1.2" (or "1.3")'),
+        ("min_tls_version", "1.1", 'value is "1.1"'),
+        ("always_use_https", "off", 'value is "off". Set value "on"'),
+    ],
+)
+def test_a_weak_setting_fails(pulumi_mocks: RecordingMonitor, setting_id: str, value: str, expected: str) -> None:
+    violations = cloudflare_violations(render_zone(pulumi_mocks, {**SETTINGS, setting_id: value}))
+    assert [(v.policy_name, v.enforcement_level) for v in violations] == [(POLICY_OF_SETTING[setting_id], "mandatory")]
+    assert violations[0].resource_type == "cloudflare:index/zoneSetting:ZoneSetting"
+    assert f"({setting_id}): {expected}" in violations[0].message
+
+
+@pytest.mark.parametrize("setting_id", SETTINGS)
+def test_a_zone_missing_a_setting_fails(pulumi_mocks: RecordingMonitor, setting_id: str) -> None:
+    settings = {k: v for k, v in SETTINGS.items() if k != setting_id}
+    violations = cloudflare_violations(render_zone(pulumi_mocks, settings))
+    assert [(v.policy_name, v.resource_type) for v in violations] == [
+        ("cloudflare-zone-tls-settings", "cloudflare:index/zone:Zone")
+    ]
+    assert f'Zone "zone": no ZoneSetting for {setting_id}, so Cloudflare\'s default applies' in violations[0].message
+
+
+def test_settings_of_another_zone_do_not_count(pulumi_mocks: RecordingMonitor) -> None:
+    def program() -> None:
+        cloudflare.Zone("zone", account={"id": "0123456789abcdef0123456789abcdef"}, name="hft-platform.com")
+        other = cloudflare.Zone("other", account={"id": "0123456789abcdef0123456789abcdef"}, name="hft-status.com")
+        for setting_id, value in SETTINGS.items():
+            cloudflare.ZoneSetting(f"other-{setting_id}", zone_id=other.id, setting_id=setting_id, value=value)
+
+    violations = cloudflare_violations(program_under_mocks(pulumi_mocks, program))
+    assert [v.urn.rsplit("::", 1)[-1] for v in violations] == ["zone"]
+    assert "no ZoneSetting for ssl, min_tls_version, always_use_https" in violations[0].message

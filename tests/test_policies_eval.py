@@ -1,0 +1,230 @@
+"""The in-process evaluation: a rendering and its stack export get the same verdicts, secrets and config
+behave as under the CLI, and the report and the preview-style output say what fired."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offline_preview.__main__ import main as offline_preview_main
+from offline_preview.engine import SECRET_SIG, SIG, Registration, Rendering
+from offline_preview.policy_eval import (
+    PolicyConfigError,
+    Violation,
+    evaluate_export,
+    evaluate_rendering,
+    format_violations,
+    main,
+    pack_version,
+    write_report,
+)
+from offline_preview.render import stack_export
+from policies import pack
+from tests.conftest import PROJECT, STACKS, render
+from tests.policy_support import STACK, evaluate, fired, rendered
+
+PRIVILEGED = "pss-baseline-privileged"
+
+
+def broken_production() -> Rendering:
+    """The production program with one fault per concern the rendering has."""
+    registrations = copy.deepcopy(render(STACK).registrations)
+    for registration in registrations:
+        inputs = registration.inputs
+        if registration.type == "kubernetes:core/v1:Namespace":
+            inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "baseline"
+        elif registration.type == "kubernetes:apps/v1:Deployment":
+            inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+        elif registration.type == "kubernetes:core/v1:Secret":
+            inputs["stringData"] = inputs["stringData"]["value"]
+        elif registration.type == "kubernetes:core/v1:Service":
+            inputs["spec"]["type"] = "LoadBalancer"
+    return Rendering(STACK, PROJECT, registrations)
+
+
+def privileged_deployment() -> Registration:
+    deployment = rendered("kubernetes:apps/v1:Deployment", "hft-frontend")
+    deployment.inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+    return deployment
+
+
+# --- a rendering and its export ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_programs_export_gets_the_renderings_verdicts(stack: str) -> None:
+    rendering = render(stack)
+    assert evaluate_export(stack_export(rendering)) == evaluate_rendering(rendering)
+
+
+def test_a_broken_programs_export_gets_the_renderings_verdicts() -> None:
+    rendering = broken_production()
+    violations = evaluate_rendering(rendering)
+    assert {(v.policy_name, v.enforcement_level) for v in violations} == {
+        ("namespace-psa-restricted", "mandatory"),
+        (PRIVILEGED, "mandatory"),
+        ("kubernetes-secret-data-secret", "remediate"),
+        ("service-load-balancer-review", "advisory"),
+    }
+    assert evaluate_export(stack_export(rendering)) == violations
+
+
+def test_the_audit_of_the_offline_previews_state_file_reproduces_the_preview(tmp_path: Path) -> None:
+    assert offline_preview_main(["--stack", STACK, "--out", str(tmp_path)]) == 0
+    assert evaluate_export(tmp_path / "stack.json") == evaluate_rendering(render(STACK))
+
+
+def test_an_export_is_read_from_a_file(tmp_path: Path) -> None:
+    export = stack_export(broken_production())
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps(export))
+    assert evaluate_export(path) == evaluate_export(str(path)) == evaluate_export(export)
+
+
+def test_only_a_version_3_deployment_is_read() -> None:
+    with pytest.raises(ValueError, match="deployment version 3"):
+        evaluate_export({"version": 2, "checkpoint": {}})
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def secret_image(image: str) -> Registration:
+    deployment = rendered("kubernetes:apps/v1:Deployment", "hft-frontend")
+    container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = {SIG: SECRET_SIG, "value": image}
+    return deployment
+
+
+def test_a_validation_sees_a_secrets_plaintext() -> None:
+    assert fired(evaluate(secret_image("ghcr.io/org/frontend:v1")), "workload-image-pinned") == []
+    assert fired(evaluate(secret_image("ghcr.io/org/frontend:latest")), "workload-image-pinned")
+
+
+def test_from_an_export_a_secrets_value_is_unknown_and_the_policy_says_it_cannot_run() -> None:
+    export = stack_export(Rendering(STACK, PROJECT, [secret_image("ghcr.io/org/frontend:v1")]))
+    violations = fired(evaluate_export(export), "workload-image-pinned")
+    assert [v.enforcement_level for v in violations] == ["advisory"]
+    assert "can't run policy 'workload-image-pinned'" in violations[0].message
+    assert "value at .spec.template.spec.containers.0.image can't be known during preview" in violations[0].message
+
+
+def test_an_export_with_shown_secrets_is_evaluated_on_the_plaintext() -> None:
+    export = stack_export(Rendering(STACK, PROJECT, [secret_image("ghcr.io/org/frontend:latest")]))
+    for state in export["deployment"]["resources"]:
+        if state["type"] == "kubernetes:apps/v1:Deployment":
+            container = state["inputs"]["spec"]["template"]["spec"]["containers"][0]
+            container["image"] = {SIG: SECRET_SIG, "plaintext": json.dumps("ghcr.io/org/frontend:latest")}
+    assert [v.enforcement_level for v in fired(evaluate_export(export), "workload-image-pinned")] == ["mandatory"]
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("by", ["urn", "name"])
+def test_an_exemption_skips_the_resource(by: str) -> None:
+    deployment = privileged_deployment()
+    exemption = deployment.urn if by == "urn" else deployment.name
+    assert fired(evaluate(deployment), PRIVILEGED)
+    assert fired(evaluate(deployment, config={PRIVILEGED: {"exemptions": [exemption]}}), PRIVILEGED) == []
+
+
+def test_an_exemption_skips_only_its_resource_and_policy() -> None:
+    deployment = privileged_deployment()
+    deployment.inputs["spec"]["template"]["spec"]["hostNetwork"] = True
+    config = {
+        PRIVILEGED: {"exemptions": ["someone-else"]},
+        "pss-baseline-host-namespaces": {"exemptions": ["hft-frontend"]},
+    }
+    assert [v.policy_name for v in evaluate(deployment, config=config)] == [PRIVILEGED]
+
+
+@pytest.mark.parametrize(
+    ("config", "level"),
+    [
+        ({PRIVILEGED: "advisory"}, "advisory"),
+        ({PRIVILEGED: {"enforcementLevel": "advisory"}}, "advisory"),
+        ({"all": "advisory"}, "advisory"),
+        ({"all": "advisory", PRIVILEGED: "mandatory"}, "mandatory"),
+        ({PRIVILEGED: "remediate"}, "mandatory"),  # a violation a remediation did not fix blocks
+    ],
+)
+def test_the_config_sets_the_enforcement_level(config: dict[str, Any], level: str) -> None:
+    assert [v.enforcement_level for v in evaluate(privileged_deployment(), config=config)] == [level]
+
+
+@pytest.mark.parametrize("config", [{PRIVILEGED: "disabled"}, {"all": "disabled"}])
+def test_a_disabled_policy_does_not_run(config: dict[str, Any]) -> None:
+    assert evaluate(privileged_deployment(), config=config) == []
+
+
+def test_the_config_is_read_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "policy-config.json"
+    path.write_text(json.dumps({PRIVILEGED: "advisory"}))
+    assert [v.enforcement_level for v in evaluate(privileged_deployment(), config=path)] == ["advisory"]
+    path.write_text("")
+    assert [v.enforcement_level for v in evaluate(privileged_deployment(), config=path)] == ["mandatory"]
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        ({PRIVILEGED: "warning"}, f'{PRIVILEGED}: "warning" is not an enforcement level'),
+        ({PRIVILEGED: {"enforcementLevel": "block"}}, f'{PRIVILEGED}: "block" is not an enforcement level'),
+        ({PRIVILEGED: 3}, f"{PRIVILEGED}: 3 is neither an enforcement level nor an object"),
+        (
+            {PRIVILEGED: {"exemptions": "hft-frontend"}},
+            f"{PRIVILEGED}: exemptions: 'hft-frontend' is not of type 'array'",
+        ),
+        ({PRIVILEGED: {"exemptions": [""]}}, f"{PRIVILEGED}: exemptions.0: '' should be non-empty"),
+        ({"pss-privileged": "advisory"}, "pss-privileged: the policy pack hft-frontend-security has no such policy"),
+    ],
+)
+def test_an_invalid_config_is_refused_with_the_policy_and_property(config: dict[str, Any], error: str) -> None:
+    with pytest.raises(PolicyConfigError) as raised:
+        evaluate(privileged_deployment(), config=config)
+    assert error in str(raised.value)
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def test_format_violations_looks_like_the_preview() -> None:
+    violations = evaluate_rendering(broken_production())
+    text = format_violations(violations)
+    lines = text.splitlines()
+    assert lines[:2] == ["Policies:", f"    ❌ {pack.NAME}@v{pack_version()} (local: policies)"]
+    assert f"        - [mandatory]  {PRIVILEGED}  (kubernetes:apps/v1:Deployment: hft-frontend)" in lines
+    first_line_of_message = violations[0].message.splitlines()[0]
+    assert f"          {first_line_of_message}" in lines
+    assert format_violations([]).splitlines()[1] == f"    ✅ {pack.NAME}@v{pack_version()} (local: policies)"
+
+
+def test_write_report(tmp_path: Path) -> None:
+    violations = evaluate_rendering(broken_production())
+    path = tmp_path / "report" / "policy-report.json"
+    write_report(violations, path)
+    report = json.loads(path.read_text())
+    assert report["summary"] == {"mandatory": 2, "advisory": 1, "remediate": 1}
+    assert [Violation(**v) for v in report["violations"]] == violations
+    assert report["policyPack"] == {"name": pack.NAME, "version": pack_version()}
+
+
+def test_the_command_line_audits_an_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export, report = tmp_path / "stack.json", tmp_path / "report.json"
+    export.write_text(json.dumps(stack_export(broken_production())))
+    assert main([str(export), "--report", str(report)]) == 1
+    assert f"[mandatory]  {PRIVILEGED}" in capsys.readouterr().out
+    assert json.loads(report.read_text())["summary"]["mandatory"] == 2
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"all": "advisory"}))
+    assert main([str(export), "--config", str(config)]) == 0
+
+    config.write_text(json.dumps({"all": "loud"}))
+    assert main([str(export), "--config", str(config)]) == 2
+    assert '"loud" is not an enforcement level' in capsys.readouterr().err
