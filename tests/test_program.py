@@ -429,3 +429,38 @@ def test_kubernetes_validate_is_strict() -> None:
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, "1.32.0", strict=True)
+
+
+# --- observability, as wired into the program --------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_service_monitor_and_rules_point_at_the_rendered_service(stack: str) -> None:
+    objects = manifests(stack)
+    service = find(objects, "Service")
+    monitor = find(objects, "ServiceMonitor")
+    assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert matches(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    # The app's series carry service=<the Service's name> (no jobLabel), which every app alert selects.
+    rules = find(objects, "PrometheusRule")["spec"]["groups"][0]["rules"]
+    app_alerts = [r for r in rules if r["alert"] in {"HighErrorRate", "HighResponseTime", "WebSocketConnectionDrop"}]
+    assert len(app_alerts) == 3
+    for rule in app_alerts:
+        assert f'service="{service["metadata"]["name"]}"' in rule["expr"]
+        assert f'namespace="{stack}"' in rule["expr"]
+    dashboard = find(objects, "ConfigMap", f"hft-frontend-{stack}-dashboard")
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+
+
+def test_observability_can_be_turned_off(project_with: Callable[..., Path]) -> None:
+    config = stack_values("staging")
+    config["hft-frontend:observability"] = {"enabled": False}
+    project = project_with("bare", config)
+    rendering = run_program(project, PROJECT, load_stack_config(project, "bare", PROJECT))
+    types = {r.type for r in rendering.registrations}
+    assert "hft:index:Observability" not in types
+    assert not {t for t in types if "monitoring.coreos.com" in t}
+    assert "kubernetes:apps/v1:Deployment" in types
