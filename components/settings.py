@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import json
 import re
+import typing
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -482,14 +483,22 @@ def _fail(key: str, value: object, rule: str) -> SettingsError:
     return SettingsError(f"{stack_file()}: {PROJECT}:{key}{shown}: {rule}")
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    """The camelCase keys allowed at `loc` (for the did-you-mean hint on an unknown key)."""
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds, directly or as the items of a tuple (`tuple[HttpHeader, ...]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, typing.get_args(annotation)) if m is not None), None)
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """The camelCase keys allowed where `loc` points (for the hint on an unknown key)."""
+    model: type[BaseModel] | None = StackSettings
     for part in loc[:-1]:
+        if isinstance(part, int) or model is None:  # an item of a tuple: same model as the tuple's
+            continue
         field = next((f for f in model.model_fields.values() if f.alias == part), None)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            return []
-        model = field.annotation
-    return [f.alias or name for name, f in model.model_fields.items()]
+        model = _model_in(field.annotation) if field is not None else None
+    return [f.alias or name for name, f in model.model_fields.items()] if model is not None else []
 
 
 def _describe(error: Any) -> SettingsError:
@@ -499,9 +508,9 @@ def _describe(error: Any) -> SettingsError:
     if isinstance(cause, RuleError):
         return _fail(f"{key}.{cause.key}" if key else cause.key, cause.value, cause.rule)
     if error["type"] == "extra_forbidden":
-        allowed = _allowed_keys(StackSettings, loc)
+        allowed = _allowed_keys(loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})" if allowed else ""
         return _fail(key, None, f"unknown key{hint}")
     if error["type"] == "missing":
         return _fail(key, None, "is required")
@@ -515,7 +524,8 @@ def parse_settings(raw: dict[str, Any]) -> StackSettings:
     try:
         return StackSettings.model_validate(raw)
     except ValidationError as exc:
-        errors = exc.errors()
+        # An unknown key first: a typo is usually also why a required key is "missing".
+        errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
         first = _describe(errors[0])
         if len(errors) > 1:
             first = SettingsError(f"{first} (and {len(errors) - 1} more problem(s) in the stack file)")

@@ -97,6 +97,11 @@ BAD_VALUES = [
     pytest.param(_set("app.imgae", "x"), "hft-frontend:app.imgae: unknown key (did you mean 'image'?)", id="typo"),
     pytest.param(_set("replicaz", 3), "hft-frontend:replicaz: unknown key", id="unknown-top-level-key"),
     pytest.param(
+        _set("app.probes", {"liveness": {"httpHeaders": [{"name": "Host", "valeu": "localhost"}]}}),
+        "hft-frontend:app.probes.liveness.httpHeaders[0].valeu: unknown key (did you mean 'value'?)",
+        id="typo-inside-a-list",
+    ),
+    pytest.param(
         _set("app.image", "ghcr.io/your-org/frontend:latest"),
         "hft-frontend:app.image = \"ghcr.io/your-org/frontend:latest\": the tag 'latest' is mutable",
         id="latest-tag",
