@@ -471,9 +471,23 @@ def stack_file() -> str:
     return f"Pulumi.{pulumi.get_stack()}.yaml"
 
 
+# Config namespaces besides the project's: the providers' own settings (e.g. kubernetes:context).
+PROVIDER_NAMESPACES = frozenset({"pulumi", "kubernetes", "aws", "cloudflare", "random", "tls"})
+
+
 def _project_config() -> dict[str, str]:
-    """Every config value of this project's namespace, as the engine handed it to the program."""
+    """Every config value of this project's namespace, as the engine handed it to the program.
+
+    A key in any other namespace must belong to a provider: `hft-fronted:app` is a typo, not a
+    setting to ignore.
+    """
     values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    for key in values:
+        namespace = key.partition(":")[0]
+        if namespace != PROJECT and namespace not in PROVIDER_NAMESPACES:
+            close = difflib.get_close_matches(namespace, [PROJECT, *PROVIDER_NAMESPACES], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise SettingsError(f"{stack_file()}: {key}: unknown config namespace '{namespace}'{hint}")
     prefix = f"{PROJECT}:"
     return {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
 

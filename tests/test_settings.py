@@ -206,6 +206,18 @@ def test_the_program_stops_with_one_line_naming_the_stack_file(project_with: Cal
     )
 
 
+def test_a_typo_in_the_namespace_is_not_ignored(project_with: Callable[..., Path]) -> None:
+    config = stack_values("staging")
+    config["hft-fronted:replicas"] = 3
+    config["kubernetes:context"] = "staging-cluster"  # a provider's setting is fine
+    project = project_with("typo", config)
+    with pytest.raises(ProgramError) as error:
+        run_program(project, PROJECT, load_stack_config(project, "typo", PROJECT))
+    assert str(error.value) == (
+        "Pulumi.typo.yaml: hft-fronted:replicas: unknown config namespace 'hft-fronted' (did you mean 'hft-frontend'?)"
+    )
+
+
 def test_a_sentry_dsn_in_plain_config_is_refused(project_with: Callable[..., Path]) -> None:
     config = stack_values("staging")
     config["hft-frontend:sentryDsn"] = "https://key@sentry.example.com/1"
