@@ -172,23 +172,40 @@ class Registration:
         return self.type.split(":", 1)[0]
 
 
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """The URN the engine gives a resource (pulumi's `resource.NewURN`): the type is qualified by the
+    parent's whole type chain, except that the root stack adds nothing. (Pulumi's MockMonitor
+    qualifies by the last parent type only, stack included, which no real state contains.)"""
+    if parent:
+        parent_type = parent.split("::")[2]
+        if parent_type != STACK_TYPE:
+            type_ = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: dict[str, Registration] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return engine_urn(settings.get_stack(), settings.get_project(), parent, type_, name)
 
     def _alias_urn(self, alias: Any, request: Any) -> str:
         if alias.urn:
             return alias.urn
         spec = alias.spec
         parent = "" if spec.noParent else (spec.parentUrn or request.parent)
-        name = spec.name or request.name
-        type_ = spec.type or request.type
-        stack = spec.stack or settings.get_stack()
-        project = spec.project or settings.get_project()
-        if parent:
-            type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
-        return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+        return engine_urn(
+            spec.stack or settings.get_stack(),
+            spec.project or settings.get_project(),
+            parent,
+            spec.type or request.type,
+            spec.name or request.name,
+        )
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
@@ -211,7 +228,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
             replacement_trigger=plain(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
         )
-        if request.type == "pulumi:pulumi:Stack":
+        if request.type == STACK_TYPE:
             self.registrations[urn] = registration
             return response
         registration.id = response.id
@@ -275,7 +292,7 @@ class Rendering:
 
     @property
     def stack_urn(self) -> str:
-        return next(r.urn for r in self.registrations if r.type == "pulumi:pulumi:Stack")
+        return next(r.urn for r in self.registrations if r.type == STACK_TYPE)
 
 
 class _ErrorLog:
