@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -65,6 +67,13 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> d
     matches = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
     assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
     return matches[0]
+
+
+def run_preview(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m offline_preview <args>`, as `make preview` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "offline_preview", *args], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+    )
 
 
 def stack_values(stack: str) -> dict[str, Any]:

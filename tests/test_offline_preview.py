@@ -4,8 +4,6 @@ file as the engine passes it, and the command's files."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import yaml
 from offline_preview.engine import Registration, dependency_order, engine_urn, kubernetes_autoname, plain, run_program
 from offline_preview.render import resource_tree, stack_export
 from offline_preview.stack_config import SECRET_PLACEHOLDER, load_stack_config
-from tests.conftest import PROJECT, PROJECT_DIR, render, stack_values
+from tests.conftest import PROJECT, render, run_preview, stack_values
 
 
 def test_urns_are_the_engines() -> None:
@@ -95,13 +93,7 @@ def test_the_stack_file_reaches_the_program_as_the_engine_passes_it(project_with
 
 
 def test_the_command_writes_the_tree_manifests_state_and_verdicts(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "offline_preview", "--stack", "staging", "--out", str(tmp_path)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_preview("--stack", "staging", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "pulumi:pulumi:Stack" in result.stdout
     assert "└─ kubernetes:" in result.stdout

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from offline_preview.policy_eval import evaluate_rendering
-from tests.conftest import PROJECT_DIR, STACKS, render, stack_values
+from tests.conftest import STACKS, render, run_preview, stack_values
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -23,13 +22,7 @@ def test_both_stacks_pass_the_pack(stack: str) -> None:
 
 
 def _preview(project: Path, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offline_preview", "--stack", stack, "--project-dir", str(project), *extra],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_preview("--stack", stack, "--project-dir", str(project), *extra)
 
 
 def test_the_preview_writes_the_verdicts_and_fails_on_a_mandatory_one(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 from components.settings import SettingsError, StackSettings, parse_settings, quantity_value
 from offline_preview.engine import ProgramError, run_program
 from offline_preview.stack_config import load_stack_config
-from tests.conftest import PROJECT, PROJECT_DIR, stack_values
+from tests.conftest import PROJECT, run_preview, stack_values
 
 MINIMAL_APP: dict[str, Any] = {
     "image": "ghcr.io/your-org/hft-trading-platform/frontend:v1.0.0",
@@ -245,13 +243,7 @@ def test_the_preview_command_fails_with_one_clear_line(
     project_with: Callable[..., Path], key: str, value: Any, expected: str
 ) -> None:
     project = project_with("bad", {f"hft-frontend:{key}": value})
-    result = subprocess.run(
-        [sys.executable, "-m", "offline_preview", "--stack", "bad", "--project-dir", str(project)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_preview("--stack", "bad", "--project-dir", str(project))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
