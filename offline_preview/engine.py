@@ -42,12 +42,12 @@ def plain(value: Any) -> Any:
     """A protobuf Struct/Value as JSON-like Python, keeping Pulumi's secret and resource markers.
 
     Protobuf carries every number as a double; integral ones become ints again, as the providers
-    marshal them.
+    marshal them. Keys come sorted: a protobuf map has no order, and the output must be stable.
     """
     if hasattr(value, "DESCRIPTOR"):
         value = json_format.MessageToDict(value)
     if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: plain(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, float) and value.is_integer():
@@ -220,8 +220,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=inputs if request.custom else {},
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
-            dependencies=list(request.dependencies),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            # Sets to the engine; the SDK sends them in whatever order its tasks finished.
+            dependencies=sorted(request.dependencies),
+            property_dependencies={k: sorted(v.urns) for k, v in sorted(request.propertyDependencies.items())},
             aliases=[self._alias_urn(a, request) for a in request.aliases] + list(request.aliasURNs),
             additional_secret_outputs=list(request.additionalSecretOutputs),
             version=request.version,
