@@ -42,19 +42,24 @@ from typing import Any
 import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
-from pulumi.runtime import proto
 
-# The servicer `PolicyPack` serves is private API; requirements pin pulumi-policy below 2, and
+# The servicer `PolicyPack` serves is private API (see components/sdk_internals.py);
 # tests/test_policies_pack.py checks that the served pack and this evaluation agree.
-from pulumi_policy.policy import _PolicyAnalyzerServicer
-
-from offline_preview.engine import RESOURCE_SIG, SECRET_SIG, SIG, UNKNOWN, Registration, Rendering
+from components.sdk_internals import (
+    RESOURCE_SIG,
+    SECRET_SIG,
+    SIG,
+    UNKNOWN,
+    PolicyAnalyzerServicer,
+    proto,
+)
+from offline_preview.engine import Registration, Rendering
 from offline_preview.render import stack_export
+from offline_preview.urns import STACK_TYPE, stack_urn, urn_stack_project
 from policies import pack
 from policies.common import resource_name
 
 POLICY_PACK_DIR = Path(pack.__file__).resolve().parent
-STACK_TYPE = "pulumi:pulumi:Stack"
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_NAMES = {
     proto.ADVISORY: "advisory",
@@ -86,11 +91,6 @@ def pack_version() -> str:
     return str(yaml.safe_load((POLICY_PACK_DIR / "PulumiPolicy.yaml").read_text())["version"])
 
 
-def stack_urn(stack: str, project: str) -> str:
-    """The root stack's URN, which the engine blames for a stack violation without a known URN."""
-    return f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"
-
-
 # --- the entry points --------------------------------------------------------------------------
 
 
@@ -113,8 +113,7 @@ def evaluate_export(export: Mapping[str, Any] | str | Path, config: PolicyPackCo
     resources = _resources(state["deployment"])
     if not resources:
         return []
-    # urn:pulumi:<stack>::<project>::...
-    stack, project = resources[0].urn.removeprefix("urn:pulumi:").split("::")[:2]
+    stack, project = urn_stack_project(resources[0].urn)
     return _evaluate(resources, stack, project, config)
 
 
@@ -304,7 +303,7 @@ def _user_config(config: PolicyPackConfig) -> dict[str, tuple[str | None, dict[s
     return parsed
 
 
-def _policy_config(analyzer: _PolicyAnalyzerServicer, config: PolicyPackConfig) -> dict[str, proto.PolicyConfig]:
+def _policy_config(analyzer: PolicyAnalyzerServicer, config: PolicyPackConfig) -> dict[str, proto.PolicyConfig]:
     """Each policy's default level and schema defaults, then `all`, then the policy's own entry, validated
     against its config schema (pkg/resource/analyzer/config.go: ReconcilePolicyPackConfig)."""
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), None)
@@ -358,7 +357,7 @@ def _violation(diagnostic: Any, urn: str, resource_type: str) -> Violation:
     )
 
 
-def _remediate(analyzer: _PolicyAnalyzerServicer, resource: _Resource) -> tuple[_Resource, list[Violation]]:
+def _remediate(analyzer: PolicyAnalyzerServicer, resource: _Resource) -> tuple[_Resource, list[Violation]]:
     """The resource with its inputs as the remediations leave them, and one violation per remediation."""
     violations: list[Violation] = []
     response = analyzer.Remediate(_analyze_request(resource, skip_internal_keys=False), None)
@@ -381,7 +380,7 @@ def _remediate(analyzer: _PolicyAnalyzerServicer, resource: _Resource) -> tuple[
 
 
 def _evaluate(resources: list[_Resource], stack: str, project: str, config: PolicyPackConfig) -> list[Violation]:
-    analyzer = _PolicyAnalyzerServicer(
+    analyzer = PolicyAnalyzerServicer(
         name=pack.NAME,
         version=pack_version(),
         policies=pack.POLICIES,

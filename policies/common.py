@@ -23,7 +23,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError
+
+from components.sdk_internals import UnknownValueError
 
 # --- configuration -----------------------------------------------------------------------------
 
