@@ -2,29 +2,34 @@
 
 import pulumi
 
-from components.frontend_app import FrontendApp, FrontendAppArgs, selector_labels
+from components import frontend_app
+from components.frontend_app import FrontendApp, FrontendAppArgs
 from components.observability import Observability, ObservabilityArgs
-from components.security_baseline import SecurityBaseline, SecurityBaselineArgs
+from components.security_baseline import Egress, SecurityBaseline, SecurityBaselineArgs
 from components.settings import load_settings
 
 settings = load_settings()
+app, cluster, security = settings.app, settings.cluster, settings.security
 
 baseline = SecurityBaseline(
     "security-baseline",
     SecurityBaselineArgs(
         namespace=settings.namespace,
         environment=settings.environment,
-        app=settings.app,
-        pod_selector=selector_labels(settings.app, settings.environment),
-        security=settings.security,
-        cluster=settings.cluster,
+        pod_security_version=cluster.kubernetes_version,
+        workloads=[frontend_app.workload_profile(app.name, settings.environment, app)],
+        ingress_namespaces=[cluster.ingress_namespace, cluster.monitoring_namespace],
+        egress=Egress.for_app(security, cluster),
+        api_read_own_config=security.api_read_own_config,
+        quota_name=security.resource_quota_name,
+        limit_range_name=security.limit_range_name,
     ),
 )
 
 frontend = FrontendApp(
-    settings.app.name,
+    app.name,
     FrontendAppArgs(
-        app=settings.app,
+        app=app,
         environment=settings.environment,
         namespace=baseline.namespace.metadata.name,
         sentry_dsn=settings.sentry_dsn,
@@ -37,11 +42,9 @@ if settings.observability.enabled:
         "observability",
         ObservabilityArgs(
             settings=settings.observability,
-            app=settings.app,
-            environment=settings.environment,
-            namespace=baseline.namespace.metadata.name,
-            service_name=frontend.service_name,
-            cluster=settings.cluster,
+            target=frontend.service_target,
+            prometheus_selector_labels=cluster.prometheus_selector_labels,
+            dashboard_namespace=cluster.monitoring_namespace,
         ),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -24,49 +25,68 @@ from pulumi_kubernetes.core.v1 import (
     ProbeArgsDict,
     ServiceSpecArgsDict,
 )
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgsDict
 
-from components.settings import AppSettings, Probe
+from components import naming
+from components.k8s import AppIdentity, ImageReference, ServiceTarget, WorkloadProfile, metadata
+from components.settings import AppSettings, ConfigSecret, Probe, secret_input
 
 CONTAINER_NAME = "frontend"  # the seed's name; alerts and runbooks select on it
 PORT_NAME = "http"
 CACHE_VOLUME = "nextjs-cache"
 TMP_VOLUME = "tmp-volume"
+COMPONENT = "frontend"  # app.kubernetes.io/component
 
 
-# --- labels ------------------------------------------------------------------------------------
+# --- names -------------------------------------------------------------------------------------
 
 
-def selector_labels(app: AppSettings, environment: str) -> dict[str, str]:
-    """The labels that identify this app's pods: the Deployment, Service, PDB and policies select on them."""
-    return {
-        "app.kubernetes.io/name": app.name,
-        "app.kubernetes.io/instance": f"{app.name}-{environment}",
-    }
+@dataclass(frozen=True)
+class FrontendNames:
+    """The Kubernetes names of one FrontendApp's objects."""
+
+    deployment: str
+    config_map: str
+    secret: str
+    service_account: str
+    service: str
+    hpa: str
+    pdb: str
 
 
-def common_labels(app: AppSettings, environment: str) -> dict[str, str]:
-    """Labels on every object of the app: the recommended app.kubernetes.io set plus the seed's."""
-    return {
-        **selector_labels(app, environment),
-        "app.kubernetes.io/component": "frontend",
-        "app.kubernetes.io/part-of": "hft-platform",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app": app.name,  # the seed's label, used by the runbooks' `kubectl -l app=hft-frontend`
-        "environment": environment,
-    }
+def object_names(name: str, app: AppSettings) -> FrontendNames:
+    """Derived from the component's name, unless the stack pins one (a live object keeps its name)."""
+    return FrontendNames(
+        deployment=name,
+        config_map=app.config_map_name or f"{name}-config",
+        secret=app.secret_name or f"{name}-secrets",
+        service_account=app.service_account_name or f"{name}-sa",
+        service=app.service.name or f"{name}-service",
+        hpa=f"{name}-hpa",
+        pdb=f"{name}-pdb",
+    )
 
 
-def image_version(image: str) -> str:
-    """The image tag (or the short digest), for the app.kubernetes.io/version label."""
-    name, _, digest = image.partition("@")
-    tag = name.rsplit("/", 1)[-1].partition(":")[2]
-    return tag or digest.removeprefix("sha256:")[:12]
+def identity(name: str, environment: str) -> AppIdentity:
+    return AppIdentity(name=name, environment=environment, component=COMPONENT)
 
 
-def metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> ObjectMetaArgsDict:
-    return {"name": name, "namespace": namespace, "labels": labels}
+def workload_profile(name: str, environment: str, app: AppSettings) -> WorkloadProfile:
+    """What the namespace's guard rails (SecurityBaseline) need to know of this app."""
+    names = object_names(name, app)
+    return WorkloadProfile(
+        name=name,
+        pod_labels=identity(name, environment).selector_labels,
+        ports=(app.container_port,),
+        # Its ceiling plus the rollout's surge on top of it.
+        peak_pods=app.max_replicas + app.max_surge,
+        pod_requests=app.resources.requests.as_resource_list(),
+        pod_limits=app.resources.limits.as_resource_list(),
+        load_balancers=1 if app.service.type == "LoadBalancer" else 0,
+        service_account=names.service_account,
+        config_maps=(names.config_map,),
+        secrets=(names.secret,),
+    )
 
 
 # checkov findings the Deployment accepts, each with its reason (README, "checkov suppressions").
@@ -83,7 +103,7 @@ CHECKOV_SKIP_DIGEST = (
 
 def checkov_annotations(app: AppSettings) -> dict[str, str]:
     skips = dict(CHECKOV_SKIPS)
-    if "@sha256:" not in app.image:
+    if not ImageReference.parse(app.image).pinned_by_digest:
         skips[CHECKOV_SKIP_DIGEST[0]] = CHECKOV_SKIP_DIGEST[1]
     return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(sorted(skips.items()), 1)}
 
@@ -128,15 +148,15 @@ def probe_spec(probe: Probe, port: str) -> ProbeArgsDict:
     }
 
 
-def container_spec(app: AppSettings) -> ContainerArgsDict:
+def container_spec(app: AppSettings, names: FrontendNames) -> ContainerArgsDict:
     return {
         "name": CONTAINER_NAME,
         "image": app.image,
         "image_pull_policy": app.image_pull_policy,
         "ports": [{"container_port": app.container_port, "name": PORT_NAME, "protocol": "TCP"}],
         "env_from": [
-            {"config_map_ref": {"name": app.config_map_name}},
-            {"secret_ref": {"name": app.secret_name}},
+            {"config_map_ref": {"name": names.config_map}},
+            {"secret_ref": {"name": names.secret}},
         ],
         # Next.js' standalone server listens on $HOSTNAME:$PORT; Kubernetes sets HOSTNAME to the pod
         # name, so pin it to all interfaces.
@@ -168,14 +188,14 @@ def container_spec(app: AppSettings) -> ContainerArgsDict:
     }
 
 
-def pod_spec(app: AppSettings, environment: str) -> PodSpecArgsDict:
-    selector = selector_labels(app, environment)
+def pod_spec(app: AppSettings, app_id: AppIdentity, names: FrontendNames) -> PodSpecArgsDict:
+    selector = app_id.selector_labels
     return {
-        "service_account_name": app.service_account_name,
+        "service_account_name": names.service_account,
         # The app never calls the Kubernetes API: no token in the pod.
         "automount_service_account_token": False,
         "enable_service_links": False,
-        "containers": [container_spec(app)],
+        "containers": [container_spec(app, names)],
         "volumes": [
             {"name": TMP_VOLUME, "empty_dir": {"size_limit": app.volumes.tmp_size}},
             {"name": CACHE_VOLUME, "empty_dir": {"size_limit": app.volumes.nextjs_cache_size}},
@@ -223,14 +243,19 @@ def pod_spec(app: AppSettings, environment: str) -> PodSpecArgsDict:
     }
 
 
+def pod_labels(app: AppSettings, app_id: AppIdentity) -> dict[str, str]:
+    return {**app_id.labels, "app.kubernetes.io/version": ImageReference.parse(app.image).version}
+
+
 def deployment_spec(
     app: AppSettings,
-    environment: str,
+    app_id: AppIdentity,
+    names: FrontendNames,
     config_checksum: pulumi.Input[str],
     secret_checksum: pulumi.Input[str],
 ) -> DeploymentSpecArgsDict:
     spec: DeploymentSpecArgsDict = {
-        "selector": {"match_labels": selector_labels(app, environment)},
+        "selector": {"match_labels": app_id.selector_labels},
         # Never below desired capacity during a rollout: add new pods first, remove old ones after.
         "strategy": {
             "type": "RollingUpdate",
@@ -239,7 +264,7 @@ def deployment_spec(
         "revision_history_limit": 10,
         "template": {
             "metadata": {
-                "labels": {**common_labels(app, environment), "app.kubernetes.io/version": image_version(app.image)},
+                "labels": pod_labels(app, app_id),
                 "annotations": {
                     "prometheus.io/scrape": "true",
                     "prometheus.io/port": str(app.container_port),
@@ -249,7 +274,7 @@ def deployment_spec(
                     "checksum/secret": secret_checksum,
                 },
             },
-            "spec": pod_spec(app, environment),
+            "spec": pod_spec(app, app_id, names),
         },
     }
     # With autoscaling the HPA alone owns the replica count: a spec.replicas here would reset it on
@@ -262,10 +287,10 @@ def deployment_spec(
 # --- Service, HPA, PDB -------------------------------------------------------------------------
 
 
-def service_spec(app: AppSettings, environment: str) -> ServiceSpecArgsDict:
+def service_spec(app: AppSettings, app_id: AppIdentity) -> ServiceSpecArgsDict:
     return {
         "type": app.service.type,
-        "selector": selector_labels(app, environment),
+        "selector": app_id.selector_labels,
         "ports": [{"name": PORT_NAME, "port": app.service.port, "target_port": PORT_NAME, "protocol": "TCP"}],
         "session_affinity": "None",
     }
@@ -322,10 +347,10 @@ def hpa_spec(app: AppSettings, deployment_name: pulumi.Input[str]) -> Horizontal
     }
 
 
-def pdb_spec(app: AppSettings, environment: str) -> PodDisruptionBudgetSpecArgsDict:
+def pdb_spec(app: AppSettings, app_id: AppIdentity) -> PodDisruptionBudgetSpecArgsDict:
     budget = app.disruption_budget
     spec: PodDisruptionBudgetSpecArgsDict = {
-        "selector": {"match_labels": selector_labels(app, environment)},
+        "selector": {"match_labels": app_id.selector_labels},
         # Pods that never became ready may be evicted anyway, so a broken rollout cannot block drains.
         "unhealthy_pod_eviction_policy": "AlwaysAllow",
     }
@@ -344,12 +369,17 @@ class FrontendAppArgs:
     app: AppSettings
     environment: str
     namespace: pulumi.Input[str]
-    # A Pulumi secret (from the stack's config), or None when the stack sets no Sentry DSN.
-    sentry_dsn: pulumi.Output[str] | None = None
+    # A secret from the stack's config, or None when the stack sets no Sentry DSN.
+    sentry_dsn: ConfigSecret | None = None
 
 
 class FrontendApp(pulumi.ComponentResource):
-    """The frontend's Kubernetes workload in the app's namespace."""
+    """The frontend's Kubernetes workload in the app's namespace.
+
+    Every child is named from the component's name; so are the Kubernetes objects, unless the stack
+    pins their names. The aliases carry each child over from the name it had before children were
+    named that way (the Kubernetes name, or a fixed one for the generated secrets).
+    """
 
     config_map: k8s.core.v1.ConfigMap
     secret: k8s.core.v1.Secret
@@ -358,93 +388,111 @@ class FrontendApp(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     hpa: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
     pdb: k8s.policy.v1.PodDisruptionBudget | None
+    # Declared outputs for the other components:
+    app_id: AppIdentity  # labels and selector of the pods and the Service
+    service_target: ServiceTarget  # what routing and monitoring reach
+    profile: WorkloadProfile  # what the namespace's guard rails size and allow
 
     def __init__(self, name: str, args: FrontendAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hft:index:FrontendApp", name, None, opts)
-        app, env, namespace = args.app, args.environment, args.namespace
-        labels = common_labels(app, env)
-        child = pulumi.ResourceOptions(parent=self)
+        app, namespace = args.app, args.namespace
+        self.app_id = app_id = identity(name, args.environment)
+        self.profile = workload_profile(name, args.environment, app)
+        names = object_names(name, app)
+        labels = app_id.labels
+
+        def child(suffix: str, old_name: str, **options: Any) -> tuple[str, pulumi.ResourceOptions]:
+            return naming.child(self, name, suffix, old_name, **options)
 
         data = public_config(app)
+        child_name, child_opts = child("config", names.config_map)
         self.config_map = k8s.core.v1.ConfigMap(
-            app.config_map_name,
-            metadata=metadata(app.config_map_name, namespace, labels),
-            data=data,
-            opts=child,
+            child_name, metadata=metadata(names.config_map, namespace, labels), data=data, opts=child_opts
         )
 
         # Bumping app.secretRotation replaces both generated secrets; the new checksum rolls the pods.
         rotation = str(app.secret_rotation)
+        child_name, child_opts = child("nextauth-secret", "nextauth-secret")
         nextauth_secret = random.RandomPassword(
-            "nextauth-secret", length=64, special=False, keepers={"rotation": rotation}, opts=child
+            child_name, length=64, special=False, keepers={"rotation": rotation}, opts=child_opts
         )
-        jwt_key = tls.PrivateKey(
-            "jwt-signing-key",
-            algorithm="RSA",
-            rsa_bits=3072,
-            opts=pulumi.ResourceOptions(parent=self, replacement_trigger=rotation),
-        )
+        child_name, child_opts = child("jwt-signing-key", "jwt-signing-key", replacement_trigger=rotation)
+        jwt_key = tls.PrivateKey(child_name, algorithm="RSA", rsa_bits=3072, opts=child_opts)
         secret_values: dict[str, pulumi.Input[str]] = {
             "NEXTAUTH_SECRET": nextauth_secret.result,
             "JWT_SIGNING_PRIVATE_KEY": jwt_key.private_key_pem_pkcs8,
         }
-        if args.sentry_dsn is not None:
-            secret_values["SENTRY_DSN"] = args.sentry_dsn
+        sentry_dsn = secret_input(args.sentry_dsn)
+        if sentry_dsn is not None:
+            secret_values["SENTRY_DSN"] = sentry_dsn
         secret_data = pulumi.Output.secret(pulumi.Output.all(**secret_values))
+        child_name, child_opts = child("secret", names.secret, additional_secret_outputs=["data", "stringData"])
         self.secret = k8s.core.v1.Secret(
-            app.secret_name,
-            metadata=metadata(app.secret_name, namespace, labels),
+            child_name,
+            metadata=metadata(names.secret, namespace, labels),
             type="Opaque",
             string_data=secret_data,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["data", "stringData"]),
+            opts=child_opts,
         )
         # The digest of the values, not the values: a one-way hash of high-entropy secrets reveals
         # nothing, and keeping it plain keeps the Deployment's diff readable.
         secret_checksum = pulumi.Output.unsecret(secret_data.apply(checksum))
 
+        child_name, child_opts = child("service-account", names.service_account)
         self.service_account = k8s.core.v1.ServiceAccount(
-            app.service_account_name,
-            metadata=metadata(app.service_account_name, namespace, labels),
+            child_name,
+            metadata=metadata(names.service_account, namespace, labels),
             automount_service_account_token=False,
-            opts=child,
+            opts=child_opts,
         )
 
+        child_name, child_opts = child(
+            "deployment", names.deployment, depends_on=[self.config_map, self.secret, self.service_account]
+        )
         self.deployment = k8s.apps.v1.Deployment(
-            app.name,
-            metadata={
-                **metadata(app.name, namespace, {**labels, "app.kubernetes.io/version": image_version(app.image)}),
-                "annotations": checkov_annotations(app),
-            },
-            spec=deployment_spec(app, env, checksum(data), secret_checksum),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.secret, self.service_account]),
+            child_name,
+            metadata=metadata(names.deployment, namespace, pod_labels(app, app_id), checkov_annotations(app)),
+            spec=deployment_spec(app, app_id, names, checksum(data), secret_checksum),
+            opts=child_opts,
         )
 
+        child_name, child_opts = child("service", names.service)
         self.service = k8s.core.v1.Service(
-            app.service.name,
-            metadata={**metadata(app.service.name, namespace, labels), "annotations": service_annotations(app)},
-            spec=service_spec(app, env),
-            opts=child,
+            child_name,
+            metadata=metadata(names.service, namespace, labels, service_annotations(app)),
+            spec=service_spec(app, app_id),
+            opts=child_opts,
         )
 
         self.hpa = None
         if app.autoscaling.enabled:
+            child_name, child_opts = child("hpa", names.hpa)
             self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{app.name}-hpa",
-                metadata=metadata(f"{app.name}-hpa", namespace, labels),
+                child_name,
+                metadata=metadata(names.hpa, namespace, labels),
                 spec=hpa_spec(app, self.deployment.metadata.name),
-                opts=child,
+                opts=child_opts,
             )
 
         self.pdb = None
         if app.disruption_budget.enabled:
+            child_name, child_opts = child("pdb", names.pdb)
             self.pdb = k8s.policy.v1.PodDisruptionBudget(
-                f"{app.name}-pdb",
-                metadata=metadata(f"{app.name}-pdb", namespace, labels),
-                spec=pdb_spec(app, env),
-                opts=child,
+                child_name,
+                metadata=metadata(names.pdb, namespace, labels),
+                spec=pdb_spec(app, app_id),
+                opts=child_opts,
             )
 
         self.service_name = self.service.metadata.name
+        self.service_target = ServiceTarget(
+            app=app_id,
+            namespace=namespace,
+            name=self.service_name,
+            port=app.service.port,
+            port_name=PORT_NAME,
+            container=CONTAINER_NAME,
+        )
         self.register_outputs(
             {
                 "deploymentName": self.deployment.metadata.name,

@@ -23,10 +23,10 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
-from components.frontend_app import CONTAINER_NAME, PORT_NAME, common_labels, selector_labels
-from components.settings import AlertRule, AppSettings, ClusterSettings, ObservabilitySettings
+from components import naming
+from components.k8s import AppIdentity, ServiceTarget, metadata
+from components.settings import AlertRule, ObservabilitySettings
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 METRICS_PATH = "/metrics"
@@ -50,7 +50,7 @@ class Scope:
 
     namespace: str
     service: str
-    container: str = CONTAINER_NAME
+    container: str
 
     @property
     def scraped(self) -> str:
@@ -75,13 +75,15 @@ def _percent(share: float) -> str:
 # --- ServiceMonitor ----------------------------------------------------------------------------
 
 
-def service_monitor_spec(settings: ObservabilitySettings, app: AppSettings, environment: str) -> dict[str, Any]:
-    """The seed's ServiceMonitor, selecting the Service by the labels only this app's Service has."""
+def service_monitor_spec(
+    settings: ObservabilitySettings, service_labels: dict[str, str], port_name: str
+) -> dict[str, Any]:
+    """The seed's ServiceMonitor, selecting the Service by the labels only that Service has."""
     return {
-        "selector": {"matchLabels": selector_labels(app, environment)},
+        "selector": {"matchLabels": service_labels},
         "endpoints": [
             {
-                "port": PORT_NAME,
+                "port": port_name,
                 "path": METRICS_PATH,
                 "interval": settings.scrape_interval,
                 # As in the seed: labels the app sets on its own series win over the target's. So
@@ -271,7 +273,7 @@ def _panel(
     return panel
 
 
-def grafana_dashboard(app: AppSettings, environment: str, scope: Scope) -> dict[str, Any]:
+def grafana_dashboard(app: AppIdentity, scope: Scope) -> dict[str, Any]:
     """The seed's dashboard in current panel types, its queries scoped like the alerts.
 
     The data source is a variable, so the same JSON works with whatever Prometheus data source
@@ -284,7 +286,7 @@ def grafana_dashboard(app: AppSettings, environment: str, scope: Scope) -> dict[
         return f"histogram_quantile({q}, sum by (le) (rate({buckets}[{RATE_WINDOW}])))"
 
     return {
-        "uid": f"{app.name}-{environment}",
+        "uid": app.instance,
         "title": DASHBOARD_TITLE,
         "tags": DASHBOARD_TAGS,
         "timezone": "browser",
@@ -358,19 +360,28 @@ def grafana_dashboard(app: AppSettings, environment: str, scope: Scope) -> dict[
 @dataclass(frozen=True)
 class ObservabilityArgs:
     settings: ObservabilitySettings
-    app: AppSettings
-    environment: str
-    # The app's namespace: the ServiceMonitor and the PrometheusRule go here, and every query
-    # is scoped to it.
-    namespace: pulumi.Input[str]
-    # The app's Service: the `service` label its scraped series carry.
-    service_name: pulumi.Input[str]
-    # Where Grafana's dashboard sidecar looks for ConfigMaps, and the labels Prometheus selects by.
-    cluster: ClusterSettings
+    # The Service to scrape (a workload component's declared output): the ServiceMonitor and the
+    # PrometheusRule go into its namespace, and every query is scoped to it.
+    target: ServiceTarget
+    # The labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by.
+    prometheus_selector_labels: dict[str, str]
+    # Where Grafana's dashboard sidecar looks for ConfigMaps.
+    dashboard_namespace: str
+
+
+def object_names(app: AppIdentity) -> dict[str, str]:
+    """Kubernetes names, from the monitored app. The dashboard carries the environment too: two stacks
+    sharing a cluster must not own the same ConfigMap, and the sidecar writes every ConfigMap's keys
+    into one directory."""
+    return {
+        "service_monitor": f"{app.name}-metrics",
+        "prometheus_rule": f"{app.name}-alerts",
+        "dashboard": f"{app.instance}-dashboard",
+    }
 
 
 class Observability(pulumi.ComponentResource):
-    """Scraping, alerting and a dashboard for the frontend (needs the prometheus-operator CRDs)."""
+    """Scraping, alerting and a dashboard for one Service (needs the prometheus-operator CRDs)."""
 
     service_monitor: k8s.apiextensions.CustomResource
     prometheus_rule: k8s.apiextensions.CustomResource
@@ -378,56 +389,47 @@ class Observability(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hft:index:Observability", name, None, opts)
-        settings, app, env = args.settings, args.app, args.environment
-        child = pulumi.ResourceOptions(parent=self)
-        operator_labels = {**common_labels(app, env), **args.cluster.prometheus_selector_labels}
-        scope = pulumi.Output.all(args.namespace, args.service_name).apply(
-            lambda values: Scope(namespace=values[0], service=values[1])
+        settings, target, app = args.settings, args.target, args.target.app
+        names = object_names(app)
+        operator_labels = {**app.labels, **args.prometheus_selector_labels}
+        scope = pulumi.Output.all(target.namespace, target.name).apply(
+            lambda values: Scope(namespace=values[0], service=values[1], container=target.container)
         )
 
-        def in_app_namespace(object_name: str) -> ObjectMetaArgsDict:
-            return {"name": object_name, "namespace": args.namespace, "labels": operator_labels}
+        def child(suffix: str, old_name: str) -> tuple[str, pulumi.ResourceOptions]:
+            return naming.child(self, name, suffix, old_name)
 
-        # Explicit names throughout: the provider would otherwise append a random suffix.
-        service_monitor_name, prometheus_rule_name = f"{app.name}-metrics", f"{app.name}-alerts"
+        child_name, child_opts = child("service-monitor", names["service_monitor"])
         self.service_monitor = k8s.apiextensions.CustomResource(
-            service_monitor_name,
+            child_name,
             api_version=MONITORING_API_VERSION,
             kind="ServiceMonitor",
-            metadata=in_app_namespace(service_monitor_name),
-            spec=service_monitor_spec(settings, app, env),
-            opts=child,
+            metadata=metadata(names["service_monitor"], target.namespace, operator_labels),
+            spec=service_monitor_spec(settings, app.selector_labels, target.port_name),
+            opts=child_opts,
         )
+        child_name, child_opts = child("rules", names["prometheus_rule"])
         self.prometheus_rule = k8s.apiextensions.CustomResource(
-            prometheus_rule_name,
+            child_name,
             api_version=MONITORING_API_VERSION,
             kind="PrometheusRule",
-            metadata=in_app_namespace(prometheus_rule_name),
+            metadata=metadata(names["prometheus_rule"], target.namespace, operator_labels),
             spec=scope.apply(lambda s: prometheus_rule_spec(settings, s)),
-            opts=child,
+            opts=child_opts,
         )
-        # Named per environment: two stacks sharing a cluster must not own the same ConfigMap,
-        # and the sidecar writes every ConfigMap's keys into one directory.
-        dashboard_name = f"{app.name}-{env}-dashboard"
-        dashboard_metadata: ObjectMetaArgsDict = {
-            "name": dashboard_name,
-            "namespace": args.cluster.monitoring_namespace,
-            "labels": {**common_labels(app, env), **GRAFANA_DASHBOARD_LABELS},
-        }
+        child_name, child_opts = child("dashboard", names["dashboard"])
         self.dashboard = k8s.core.v1.ConfigMap(
-            dashboard_name,
-            metadata=dashboard_metadata,
-            data=scope.apply(
-                lambda s: {f"{app.name}-{env}.json": json.dumps(grafana_dashboard(app, env, s), indent=2)}
-            ),
-            opts=child,
+            child_name,
+            metadata=metadata(names["dashboard"], args.dashboard_namespace, {**app.labels, **GRAFANA_DASHBOARD_LABELS}),
+            data=scope.apply(lambda s: {f"{app.instance}.json": json.dumps(grafana_dashboard(app, s), indent=2)}),
+            opts=child_opts,
         )
 
         self.register_outputs(
             {
                 # CustomResource has no typed outputs; the names are the ones set above.
-                "serviceMonitorName": service_monitor_name,
-                "prometheusRuleName": prometheus_rule_name,
+                "serviceMonitorName": names["service_monitor"],
+                "prometheusRuleName": names["prometheus_rule"],
                 "dashboardConfigMapName": self.dashboard.metadata.name,
             }
         )

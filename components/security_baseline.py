@@ -1,53 +1,77 @@
-"""SecurityBaseline: the app namespace's guard rails.
+"""SecurityBaseline: a namespace's guard rails, sized from the workloads it protects.
 
 - the namespace itself, with Pod Security Admission `restricted` (enforce, audit, warn), which
   replaces the seed's PodSecurityPolicy (removed in Kubernetes 1.25);
-- NetworkPolicies: deny everything, then allow only what the app needs;
-- no Kubernetes API access for the app (the seed's Role listed every Secret in the namespace);
-- a ResourceQuota and LimitRange sized from the app's replica bounds.
+- NetworkPolicies: deny everything, then allow each workload only what it needs;
+- no Kubernetes API access for the workloads (the seed's Role listed every Secret in the namespace),
+  unless the stack asks for read access to each workload's own config;
+- a ResourceQuota and LimitRange sized from the workloads' peaks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.core.v1 import LimitRangeSpecArgsDict, ResourceQuotaSpecArgsDict
-from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgsDict, NetworkPolicySpecArgsDict
+from pulumi_kubernetes.networking.v1 import NetworkPolicySpecArgsDict
 from pulumi_kubernetes.rbac.v1 import PolicyRuleArgsDict
 
-from components.settings import (
-    AppSettings,
-    ClusterSettings,
-    ResourceAmounts,
-    SecuritySettings,
+from components import naming
+from components.k8s import (
+    MANAGED_BY,
+    PLATFORM_LABELS,
+    WorkloadProfile,
+    max_quantity,
+    metadata,
+    namespace_peer,
     scale_quantity,
+    sum_quantities,
 )
+from components.settings import ClusterSettings, SecuritySettings
 
-# Kubernetes labels every namespace with its own name; unlike the seed's hand-set `name` label, it
-# cannot be missing or forged by whoever creates the namespace.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+PSA_MODES = ("enforce", "audit", "warn")
 
 
-def namespace_labels(namespace: str, environment: str, cluster: ClusterSettings) -> dict[str, str]:
-    version = f"v{cluster.kubernetes_version}"
+def namespace_labels(namespace: str, environment: str, pod_security_version: str) -> dict[str, str]:
     labels = {
         "name": namespace,  # the seed's label, which other teams' NetworkPolicies may select on
         "environment": environment,
-        "app.kubernetes.io/managed-by": "pulumi",
+        **MANAGED_BY,
     }
-    for mode in ("enforce", "audit", "warn"):
+    for mode in PSA_MODES:
         labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
-        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = f"v{pod_security_version}"
     return labels
 
 
 # --- NetworkPolicies ---------------------------------------------------------------------------
 
 
-def _namespace_peer(namespace: str) -> NetworkPolicyPeerArgsDict:
-    return {"namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: namespace}}}
+@dataclass(frozen=True)
+class Egress:
+    """Where the namespace's workloads may connect: cluster DNS, HTTPS anywhere except the denied
+    blocks, and named in-cluster services (namespace, port)."""
+
+    dns_namespace: str
+    dns_port: int
+    https_port: int
+    denied_cidrs: tuple[str, ...]
+    services: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def for_app(cls, security: SecuritySettings, cluster: ClusterSettings) -> Egress:
+        """The app's: the stack's DNS and HTTPS rules plus its backend API."""
+        return cls(
+            dns_namespace=cluster.dns_namespace,
+            dns_port=security.dns_port,
+            https_port=security.https_port,
+            denied_cidrs=security.egress_denied_cidrs,
+            services=((security.backend_api.namespace, security.backend_api.port),),
+        )
 
 
 def default_deny_spec() -> NetworkPolicySpecArgsDict:
@@ -55,45 +79,38 @@ def default_deny_spec() -> NetworkPolicySpecArgsDict:
     return {"pod_selector": {}, "policy_types": ["Ingress", "Egress"]}
 
 
-def app_ingress_spec(
-    app: AppSettings, pod_selector: dict[str, str], cluster: ClusterSettings
-) -> NetworkPolicySpecArgsDict:
-    """The app port, from the routing data plane and from Prometheus only."""
+def ingress_spec(workload: WorkloadProfile, from_namespaces: Sequence[str]) -> NetworkPolicySpecArgsDict:
+    """The workload's ports, from the given namespaces only (routing, monitoring)."""
     return {
-        "pod_selector": {"match_labels": pod_selector},
+        "pod_selector": {"match_labels": dict(workload.pod_labels)},
         "policy_types": ["Ingress"],
         "ingress": [
             {
-                "from_": [_namespace_peer(cluster.ingress_namespace), _namespace_peer(cluster.monitoring_namespace)],
-                "ports": [{"protocol": "TCP", "port": app.container_port}],
+                "from_": [namespace_peer(namespace) for namespace in from_namespaces],
+                "ports": [{"protocol": "TCP", "port": port} for port in workload.ports],
             }
         ],
     }
 
 
-def app_egress_spec(
-    pod_selector: dict[str, str], security: SecuritySettings, cluster: ClusterSettings
-) -> NetworkPolicySpecArgsDict:
-    """Cluster DNS, HTTPS anywhere but the cloud metadata endpoint, and the backend API."""
+def egress_spec(workload: WorkloadProfile, egress: Egress) -> NetworkPolicySpecArgsDict:
+    """Cluster DNS, HTTPS anywhere but the denied blocks (the cloud metadata endpoint), and the services."""
     return {
-        "pod_selector": {"match_labels": pod_selector},
+        "pod_selector": {"match_labels": dict(workload.pod_labels)},
         "policy_types": ["Egress"],
         "egress": [
             {
-                "to": [_namespace_peer(cluster.dns_namespace)],
-                "ports": [
-                    {"protocol": "UDP", "port": security.dns_port},
-                    {"protocol": "TCP", "port": security.dns_port},
-                ],
+                "to": [namespace_peer(egress.dns_namespace)],
+                "ports": [{"protocol": "UDP", "port": egress.dns_port}, {"protocol": "TCP", "port": egress.dns_port}],
             },
             {
-                "to": [{"ip_block": {"cidr": "0.0.0.0/0", "except_": list(security.egress_denied_cidrs)}}],
-                "ports": [{"protocol": "TCP", "port": security.https_port}],
+                "to": [{"ip_block": {"cidr": "0.0.0.0/0", "except_": list(egress.denied_cidrs)}}],
+                "ports": [{"protocol": "TCP", "port": egress.https_port}],
             },
-            {
-                "to": [_namespace_peer(security.backend_api.namespace)],
-                "ports": [{"protocol": "TCP", "port": security.backend_api.port}],
-            },
+            *(
+                {"to": [namespace_peer(namespace)], "ports": [{"protocol": "TCP", "port": port}]}
+                for namespace, port in egress.services
+            ),
         ],
     }
 
@@ -101,44 +118,58 @@ def app_egress_spec(
 # --- RBAC --------------------------------------------------------------------------------------
 
 
-def read_own_config_rules(app: AppSettings) -> list[PolicyRuleArgsDict]:
-    """The seed's Role, narrowed: `get` on the app's own ConfigMap and Secret, by name; no `list`."""
-    return [
-        {"api_groups": [""], "resources": ["configmaps"], "resource_names": [app.config_map_name], "verbs": ["get"]},
-        {"api_groups": [""], "resources": ["secrets"], "resource_names": [app.secret_name], "verbs": ["get"]},
-    ]
+def read_own_config_rules(workload: WorkloadProfile) -> list[PolicyRuleArgsDict]:
+    """The seed's Role, narrowed: `get` on the workload's own ConfigMaps and Secrets, by name; no `list`."""
+    rules: list[PolicyRuleArgsDict] = []
+    for resource, names in (("configmaps", workload.config_maps), ("secrets", workload.secrets)):
+        if names:
+            rules.append({"api_groups": [""], "resources": [resource], "resource_names": list(names), "verbs": ["get"]})
+    return rules
 
 
 # --- quota -------------------------------------------------------------------------------------
 
 
-def peak_pods(app: AppSettings) -> int:
-    """The most pods the app ever runs: its ceiling plus the rollout's surge on top of it."""
-    return app.max_replicas + app.max_surge
+_RESOURCE_ORDER = {"cpu": 0, "memory": 1, "ephemeral-storage": 2}
 
 
-def _scaled(prefix: str, amounts: ResourceAmounts, pods: int) -> dict[str, str]:
-    return {f"{prefix}.{name}": scale_quantity(value, pods) for name, value in amounts.as_resource_list().items()}
+def _resource_order(resource: str) -> tuple[int, str]:
+    return _RESOURCE_ORDER.get(resource, len(_RESOURCE_ORDER)), resource
 
 
-def quota_spec(app: AppSettings) -> ResourceQuotaSpecArgsDict:
-    """Room for exactly the app at its peak: the HPA at its maximum, mid-rollout."""
-    pods = peak_pods(app)
+def _totals(kind: str, workloads: Sequence[WorkloadProfile]) -> dict[str, str]:
+    per_pod = {w.name: (w.pod_requests if kind == "requests" else w.pod_limits) for w in workloads}
+    resources = sorted({resource for amounts in per_pod.values() for resource in amounts}, key=_resource_order)
+    return {
+        f"{kind}.{resource}": sum_quantities(
+            scale_quantity(per_pod[w.name][resource], w.peak_pods) for w in workloads if resource in per_pod[w.name]
+        )
+        for resource in resources
+    }
+
+
+def quota_spec(workloads: Sequence[WorkloadProfile]) -> ResourceQuotaSpecArgsDict:
+    """Room for exactly the workloads at their peaks: each at its autoscaling maximum, mid-rollout."""
     hard = {
-        "pods": str(pods),
-        **_scaled("requests", app.resources.requests, pods),
-        **_scaled("limits", app.resources.limits, pods),
-        "services.loadbalancers": "1" if app.service.type == "LoadBalancer" else "0",
+        "pods": str(sum(w.peak_pods for w in workloads)),
+        **_totals("requests", workloads),
+        **_totals("limits", workloads),
+        "services.loadbalancers": str(sum(w.load_balancers for w in workloads)),
         "services.nodeports": "0",
     }
     return {"hard": hard}
 
 
-def limit_range_spec(app: AppSettings) -> LimitRangeSpecArgsDict:
+def limit_range_spec(workloads: Sequence[WorkloadProfile]) -> LimitRangeSpecArgsDict:
     """Defaults for a container that sets no resources (the quota would refuse it otherwise), and a
-    ceiling at the app's own limits."""
-    limits = app.resources.limits.as_resource_list()
-    requests = app.resources.requests.as_resource_list()
+    ceiling: both the largest workload's per-pod amounts."""
+
+    def largest(kind: str) -> dict[str, str]:
+        amounts = [w.pod_requests if kind == "requests" else w.pod_limits for w in workloads]
+        resources = sorted({r for a in amounts for r in a}, key=_resource_order)
+        return {r: max_quantity(a[r] for a in amounts if r in a) for r in resources}
+
+    limits, requests = largest("limits"), largest("requests")
     return {"limits": [{"type": "Container", "default": limits, "default_request": requests, "max": limits}]}
 
 
@@ -149,11 +180,18 @@ def limit_range_spec(app: AppSettings) -> LimitRangeSpecArgsDict:
 class SecurityBaselineArgs:
     namespace: str
     environment: str
-    app: AppSettings
-    # The labels of the app's pods (FrontendApp's selector), which the app's policies select.
-    pod_selector: dict[str, str]
-    security: SecuritySettings
-    cluster: ClusterSettings
+    # The Pod Security Standards version PSA enforces: the cluster's Kubernetes minor version.
+    pod_security_version: str
+    # The workloads that run in the namespace: the policies select them, the quota is their sum.
+    workloads: Sequence[WorkloadProfile]
+    # Namespaces whose pods may reach the workloads' ports (routing's data plane, monitoring).
+    ingress_namespaces: Sequence[str]
+    egress: Egress
+    # Let each workload `get` its own ConfigMaps and Secrets (the seed's Role, narrowed).
+    api_read_own_config: bool = False
+    # Kubernetes names of the namespace-wide objects (default: from the component's name).
+    quota_name: str | None = None
+    limit_range_name: str | None = None
 
 
 class SecurityBaseline(pulumi.ComponentResource):
@@ -163,53 +201,83 @@ class SecurityBaseline(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hft:index:SecurityBaseline", name, None, opts)
-        app = args.app
 
-        # The foundation created the namespace at the stack's top level. The alias moves it under
-        # this component without a replacement: replacing a namespace deletes everything in it.
+        def child(suffix: str, *old_names: str, **options: Any) -> tuple[str, pulumi.ResourceOptions]:
+            return naming.child(self, name, suffix, *old_names, **options)
+
+        # The foundation created the namespace at the stack's top level as `namespace`, then this
+        # component took it over under the same name: replacing a namespace deletes everything in it.
+        child_name, child_opts = child(
+            "namespace", "namespace", aliases=[pulumi.Alias(name="namespace", parent=pulumi.ROOT_STACK_RESOURCE)]
+        )
         self.namespace = k8s.core.v1.Namespace(
-            "namespace",
-            metadata={
-                "name": args.namespace,
-                "labels": namespace_labels(args.namespace, args.environment, args.cluster),
-            },
-            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]),
+            child_name,
+            metadata=metadata(
+                args.namespace, None, namespace_labels(args.namespace, args.environment, args.pod_security_version)
+            ),
+            opts=child_opts,
         )
         namespace = self.namespace.metadata.name
-        child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "hft-platform"}
+        labels = PLATFORM_LABELS
 
-        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-            return {"name": object_name, "namespace": namespace, "labels": labels}
-
-        policies = {
-            "default-deny-all": default_deny_spec(),
-            f"{app.name}-ingress": app_ingress_spec(app, args.pod_selector, args.cluster),
-            f"{app.name}-egress": app_egress_spec(args.pod_selector, args.security, args.cluster),
-        }
-        self.network_policies = [
-            k8s.networking.v1.NetworkPolicy(policy_name, metadata=meta(policy_name), spec=spec, opts=child)
-            for policy_name, spec in policies.items()
+        child_name, child_opts = child("default-deny", "default-deny-all")
+        policies = [
+            k8s.networking.v1.NetworkPolicy(
+                child_name,
+                metadata=metadata("default-deny-all", namespace, labels),
+                spec=default_deny_spec(),
+                opts=child_opts,
+            )
         ]
+        for workload in args.workloads:
+            for direction, spec in (
+                ("ingress", ingress_spec(workload, args.ingress_namespaces)),
+                ("egress", egress_spec(workload, args.egress)),
+            ):
+                object_name = f"{workload.name}-{direction}"
+                child_name, child_opts = child(object_name, object_name)
+                policies.append(
+                    k8s.networking.v1.NetworkPolicy(
+                        child_name, metadata=metadata(object_name, namespace, labels), spec=spec, opts=child_opts
+                    )
+                )
+        self.network_policies = policies
 
-        self.role: k8s.rbac.v1.Role | None = None
-        if args.security.api_read_own_config:
-            self.role = k8s.rbac.v1.Role(
-                f"{app.name}-role", metadata=meta(f"{app.name}-role"), rules=read_own_config_rules(app), opts=child
+        self.roles: list[k8s.rbac.v1.Role] = []
+        for workload in args.workloads if args.api_read_own_config else ():
+            role_name, binding_name = f"{workload.name}-role", f"{workload.name}-rolebinding"
+            child_name, child_opts = child(role_name, role_name)
+            role = k8s.rbac.v1.Role(
+                child_name,
+                metadata=metadata(role_name, namespace, labels),
+                rules=read_own_config_rules(workload),
+                opts=child_opts,
             )
+            child_name, child_opts = child(binding_name, binding_name)
             k8s.rbac.v1.RoleBinding(
-                f"{app.name}-rolebinding",
-                metadata=meta(f"{app.name}-rolebinding"),
-                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": self.role.metadata.name},
-                subjects=[{"kind": "ServiceAccount", "name": app.service_account_name, "namespace": namespace}],
-                opts=child,
+                child_name,
+                metadata=metadata(binding_name, namespace, labels),
+                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+                subjects=[{"kind": "ServiceAccount", "name": workload.service_account, "namespace": namespace}],
+                opts=child_opts,
             )
+            self.roles.append(role)
 
+        quota_name = args.quota_name or f"{name}-quota"
+        child_name, child_opts = child("quota", quota_name)
         self.quota = k8s.core.v1.ResourceQuota(
-            f"{app.name}-quota", metadata=meta(f"{app.name}-quota"), spec=quota_spec(app), opts=child
+            child_name,
+            metadata=metadata(quota_name, namespace, labels),
+            spec=quota_spec(args.workloads),
+            opts=child_opts,
         )
+        limit_range_name = args.limit_range_name or f"{name}-limits"
+        child_name, child_opts = child("limits", limit_range_name)
         self.limit_range = k8s.core.v1.LimitRange(
-            f"{app.name}-limits", metadata=meta(f"{app.name}-limits"), spec=limit_range_spec(app), opts=child
+            child_name,
+            metadata=metadata(limit_range_name, namespace, labels),
+            spec=limit_range_spec(args.workloads),
+            opts=child_opts,
         )
 
         self.register_outputs({"namespace": namespace})

@@ -12,21 +12,23 @@ import ipaddress
 import json
 import re
 import typing
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from components import sdk_internals
+from components.k8s import ImageReference, quantity_value
 
 PROJECT = "hft-frontend"
 
@@ -46,44 +48,6 @@ class RuleError(ValueError):
 
 
 # --- value types -------------------------------------------------------------------------------
-
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_SUFFIX = {
-    None: Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-
-
-def quantity_value(quantity: str) -> Decimal:
-    """The numeric value of a Kubernetes quantity ("500m" -> 0.5, "1Gi" -> 1073741824)."""
-    match = _QUANTITY.match(quantity)
-    if match is None:
-        raise ValueError("not a Kubernetes quantity (examples: 500m, 1, 512Mi, 2Gi)")
-    try:
-        return Decimal(match.group(1)) * _SUFFIX[match.group(2)]
-    except InvalidOperation as exc:  # pragma: no cover - the regex admits only decimals
-        raise ValueError("not a Kubernetes quantity") from exc
-
-
-def scale_quantity(quantity: str, factor: int) -> str:
-    """`quantity` times `factor`, in the same unit ("512Mi" x 3 -> "1536Mi")."""
-    match = _QUANTITY.match(quantity)
-    if match is None:
-        raise ValueError("not a Kubernetes quantity (examples: 500m, 1, 512Mi, 2Gi)")
-    number = Decimal(match.group(1)) * factor
-    return f"{number.normalize():f}{match.group(2) or ''}"
 
 
 def _check_quantity(value: str) -> str:
@@ -131,26 +95,68 @@ def _url_checker(*schemes: str):
 HttpsUrl = Annotated[str, AfterValidator(_url_checker("https"))]
 WebSocketUrl = Annotated[str, AfterValidator(_url_checker("wss"))]
 
-# registry/path[:tag][@sha256:digest]; the registry part may carry a port.
-_IMAGE = re.compile(
-    r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
-
 
 def _check_image(value: str) -> str:
-    match = _IMAGE.match(value)
-    if match is None:
-        raise ValueError("not an image reference (registry/repository:tag or registry/repository@sha256:digest)")
-    if match.group("tag") is None and match.group("digest") is None:
-        raise ValueError("the image needs a tag or a digest: an untagged image means 'latest'")
-    if match.group("tag") == "latest" and match.group("digest") is None:
-        raise ValueError("the tag 'latest' is mutable: pin a version tag or a digest")
+    why = ImageReference.parse(value).floating
+    if why is not None:
+        raise ValueError(f"the image is not pinned ({why}): pin a version tag or a digest")
     return value
 
 
 ImageRef = Annotated[str, AfterValidator(_check_image)]
+
+
+# --- secrets ----------------------------------------------------------------------------------
+
+
+class ConfigSecret:
+    """A stack value set with `pulumi config set --secret`: never shown, and handed to resources only
+    as a Pulumi secret (`as_input`), so the engine keeps it encrypted in the state."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def as_input(self) -> pulumi.Output[str]:
+        return pulumi.Output.secret(self._value)
+
+    def __repr__(self) -> str:
+        return "ConfigSecret([secret])"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigSecret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _SecretRequiredError(ValueError):
+    """A field that takes only a secret got plain text (the message never holds the value)."""
+
+
+def _must_be_secret(value: object) -> ConfigSecret:
+    if isinstance(value, ConfigSecret):
+        return value
+    raise _SecretRequiredError("must be a secret: set it with `pulumi config set --secret [--path] <key> <value>`")
+
+
+def _may_be_secret(value: object) -> ConfigSecret | str:
+    if isinstance(value, ConfigSecret | str):
+        return value
+    raise ValueError("must be a string")
+
+
+# A field whose value must be a Pulumi secret (an API token, a DSN with a key in it).
+SecretValue = Annotated[ConfigSecret, BeforeValidator(_must_be_secret)]
+# A field that may hold a secret or plain text (an account id): whichever it was set as, it stays.
+MaybeSecretValue = Annotated[ConfigSecret | str, BeforeValidator(_may_be_secret)]
+_SECRET_TYPES = (ConfigSecret,)
+
+
+def secret_input(value: ConfigSecret | str | None) -> pulumi.Input[str] | None:
+    """What a resource gets for a field that may hold a secret: a secret Output, or the plain text."""
+    return value.as_input() if isinstance(value, ConfigSecret) else value
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -158,7 +164,14 @@ ImageRef = Annotated[str, AfterValidator(_check_image)]
 
 class _Model(BaseModel):
     # Stack files use camelCase keys, like every Pulumi config; unknown keys are errors.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        arbitrary_types_allowed=True,  # ConfigSecret
+    )
 
 
 class ResourceAmounts(_Model):
@@ -273,7 +286,8 @@ _NLB_ANNOTATIONS = {
 
 
 class ServiceSettings(_Model):
-    name: DnsLabel = "hft-frontend-service"
+    # Default: <app name>-service.
+    name: DnsLabel | None = None
     type: Literal["ClusterIP", "LoadBalancer"] = "ClusterIP"
     port: int = Field(default=80, ge=1, le=65535)
     load_balancer_annotations: dict[str, str] = Field(default_factory=lambda: dict(_NLB_ANNOTATIONS))
@@ -323,9 +337,11 @@ class AppSettings(_Model):
     endpoints: Endpoints
     features: Features = Features()
     volumes: Volumes = Volumes()
-    config_map_name: DnsLabel = "frontend-config"
-    secret_name: DnsLabel = "frontend-secrets"
-    service_account_name: DnsLabel = "hft-frontend-sa"
+    # Object names, by default derived from `name` (<name>-config, <name>-secrets, <name>-sa); a stack
+    # whose live objects carry other names pins them here, so they are not replaced.
+    config_map_name: DnsLabel | None = None
+    secret_name: DnsLabel | None = None
+    service_account_name: DnsLabel | None = None
     # Bump to regenerate NEXTAUTH_SECRET and the JWT signing key (and roll the pods).
     secret_rotation: int = Field(default=1, ge=1)
 
@@ -396,6 +412,10 @@ class SecuritySettings(_Model):
     # The app needs no Kubernetes API access. True keeps the seed's Role, narrowed to `get` on the
     # app's own ConfigMap and Secret.
     api_read_own_config: bool = False
+    # Kubernetes names of the namespace's ResourceQuota and LimitRange (default: from the
+    # SecurityBaseline's name); a stack whose live objects carry other names pins them here.
+    resource_quota_name: DnsLabel | None = None
+    limit_range_name: DnsLabel | None = None
 
     @model_validator(mode="after")
     def _cidrs(self) -> Self:
@@ -445,56 +465,29 @@ class ObservabilitySettings(_Model):
 class StackSettings(_Model):
     """Everything a stack file configures, under the `hft-frontend:` namespace."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
     environment: DnsLabel
     namespace: DnsLabel
     app: AppSettings
     cluster: ClusterSettings = ClusterSettings()
     security: SecuritySettings = SecuritySettings()
     observability: ObservabilitySettings = ObservabilitySettings()
-    # Read with `require_secret`-like semantics: a Pulumi secret, never a plain config value.
-    sentry_dsn: pulumi.Output | None = Field(default=None, exclude=True)
+    # The Sentry DSN carries the project's key: a Pulumi secret only.
+    sentry_dsn: SecretValue | None = None
 
 
-# --- loading -----------------------------------------------------------------------------------
-
-_SECRET_KEYS = frozenset({"sentryDsn"})
-_STRUCTURED_KEYS = frozenset(
-    name
-    for name, field in StackSettings.model_fields.items()
-    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
-)
-
-
-def stack_file() -> str:
-    return f"Pulumi.{pulumi.get_stack()}.yaml"
+# --- secrets in the stack's values -------------------------------------------------------------
+#
+# `pulumi config set --secret --path app.x.y v` marks the whole top-level key (`app`) secret: the
+# engine says which keys are secret, never which leaf. So every field that may hold a secret is
+# declared by its type (SecretValue, MaybeSecretValue); in a secret key each such field becomes a
+# ConfigSecret, and a secret key in which no such field is set must hold its secret somewhere else
+# (a probe header, a hostname), which is refused. No value of a secret key is ever shown in an error.
 
 
-# Config namespaces besides the project's: the providers' own settings (e.g. kubernetes:context).
-PROVIDER_NAMESPACES = frozenset({"pulumi", "kubernetes", "aws", "cloudflare", "random", "tls"})
-
-
-def _project_config() -> dict[str, str]:
-    """Every config value of this project's namespace, as the engine handed it to the program.
-
-    A key in any other namespace must belong to a provider: `hft-fronted:app` is a typo, not a
-    setting to ignore.
-    """
-    values = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    for key in values:
-        namespace = key.partition(":")[0]
-        if namespace != PROJECT and namespace not in PROVIDER_NAMESPACES:
-            close = difflib.get_close_matches(namespace, [PROJECT, *PROVIDER_NAMESPACES], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise SettingsError(f"{stack_file()}: {key}: unknown config namespace '{namespace}'{hint}")
-    prefix = f"{PROJECT}:"
-    return {key[len(prefix) :]: value for key, value in values.items() if key.startswith(prefix)}
-
-
-def _fail(key: str, value: object, rule: str) -> SettingsError:
-    shown = "" if value is None else f" = {json.dumps(value, default=str)}"
-    return SettingsError(f"{stack_file()}: {PROJECT}:{key}{shown}: {rule}")
+def _holds_secret(annotation: Any) -> bool:
+    if annotation in _SECRET_TYPES:
+        return True
+    return any(_holds_secret(arg) for arg in typing.get_args(annotation))
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
@@ -502,6 +495,61 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     return next((m for m in map(_model_in, typing.get_args(annotation)) if m is not None), None)
+
+
+def secret_fields(model: type[BaseModel] = StackSettings, prefix: str = "") -> list[str]:
+    """The key paths (camelCase, as in the stack file) of every field that may hold a secret."""
+    found: list[str] = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{info.alias or name}"
+        if _holds_secret(info.annotation):
+            found.append(path)
+        elif (inner := _model_in(info.annotation)) is not None:
+            found += secret_fields(inner, f"{path}.")
+    return found
+
+
+def _as_secret(value: Any) -> Any:
+    if isinstance(value, str):
+        return ConfigSecret(value)
+    if isinstance(value, bool | int | float):
+        return ConfigSecret(json.dumps(value))
+    return value  # not a scalar: the model refuses its type (without showing it)
+
+
+def mark_secrets(model: type[BaseModel], raw: Any) -> tuple[Any, int]:
+    """`raw` (the values of one model) with every field that may hold a secret wrapped as a
+    ConfigSecret, and how many were set."""
+    if not isinstance(raw, dict):
+        return raw, 0
+    marked, count = dict(raw), 0
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key not in marked or marked[key] is None:
+            continue
+        if _holds_secret(info.annotation):
+            marked[key], count = _as_secret(marked[key]), count + 1
+        elif (inner := _model_in(info.annotation)) is not None:
+            if isinstance(marked[key], list):
+                items = [mark_secrets(inner, item) for item in marked[key]]
+                marked[key] = [item for item, _ in items]
+                count += sum(n for _, n in items)
+            else:
+                marked[key], n = mark_secrets(inner, marked[key])
+                count += n
+    return marked, count
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def stack_file() -> str:
+    return f"Pulumi.{pulumi.get_stack()}.yaml"
+
+
+def _fail(key: str, value: object, rule: str) -> SettingsError:
+    shown = "" if value is None else f" = {json.dumps(value, default=str)}"
+    return SettingsError(f"{stack_file()}: {PROJECT}:{key}{shown}: {rule}")
 
 
 def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
@@ -515,12 +563,13 @@ def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()] if model is not None else []
 
 
-def _describe(error: Any) -> SettingsError:
+def _describe(error: Any, secret_keys: frozenset[str]) -> SettingsError:
     loc = tuple(error["loc"])
     key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
     cause = error.get("ctx", {}).get("error")
+    hidden = (bool(loc) and loc[0] in secret_keys) or isinstance(cause, _SecretRequiredError)
     if isinstance(cause, RuleError):
-        return _fail(f"{key}.{cause.key}" if key else cause.key, cause.value, cause.rule)
+        return _fail(f"{key}.{cause.key}" if key else cause.key, None if hidden else cause.value, cause.rule)
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
@@ -529,39 +578,99 @@ def _describe(error: Any) -> SettingsError:
     if error["type"] == "missing":
         return _fail(key, None, "is required")
     message = str(error["msg"]).removeprefix("Value error, ")
-    value = None if loc and loc[0] in _SECRET_KEYS else error.get("input")
-    return _fail(key, value, message)
+    if hidden:
+        message = message.replace(str(error.get("input")), "[secret]")
+    return _fail(key, None if hidden else error.get("input"), message)
 
 
-def parse_settings(raw: dict[str, Any]) -> StackSettings:
-    """Validate raw stack values (camelCase keys, as in the stack file) into `StackSettings`."""
+def _secret_elsewhere(key: str, secret_capable: list[str]) -> SettingsError:
+    inside = [path for path in secret_capable if path == key or path.startswith(f"{key}.")]
+    where = (
+        f"none of its fields that may hold one ({', '.join(inside)}) is set"
+        if inside
+        else f"no field of {key} may hold a secret (those that may: {', '.join(secret_capable) or 'none'})"
+    )
+    return _fail(
+        key,
+        None,
+        f"is a secret (set with --secret, perhaps with --path on one of its fields), but {where}; "
+        "set the other values in plain text",
+    )
+
+
+# --- parsing and loading ----------------------------------------------------------------------
+
+
+def parse_settings(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackSettings:
+    """Validate raw stack values (camelCase keys, as in the stack file) into `StackSettings`.
+
+    `secret_keys` are the top-level keys set as secrets: their secret-capable fields become
+    ConfigSecrets; a secret key with none of them set is refused; their values are never shown.
+    """
+    capable = secret_fields()
+    values = dict(raw)
+    for key in sorted(secret_keys & values.keys()):
+        field = next((f for name, f in StackSettings.model_fields.items() if (f.alias or name) == key), None)
+        if field is None:
+            continue  # the model reports the unknown key
+        if _holds_secret(field.annotation):
+            values[key], count = _as_secret(values[key]), 1
+        elif (model := _model_in(field.annotation)) is not None:
+            values[key], count = mark_secrets(model, values[key])
+        else:
+            count = 0
+        if count == 0:
+            raise _secret_elsewhere(key, capable)
     try:
-        return StackSettings.model_validate(raw)
+        return StackSettings.model_validate(values)
     except ValidationError as exc:
         # An unknown key first: a typo is usually also why a required key is "missing".
         errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
-        first = _describe(errors[0])
+        first = _describe(errors[0], secret_keys)
         if len(errors) > 1:
             first = SettingsError(f"{first} (and {len(errors) - 1} more problem(s) in the stack file)")
         raise first from None
+
+
+# Config namespaces besides the project's: the providers' own settings (e.g. kubernetes:context).
+PROVIDER_NAMESPACES = frozenset({"pulumi", "kubernetes", "aws", "cloudflare", "random", "tls"})
+
+
+def _project_keys() -> list[str]:
+    """Every config key of this project's namespace. A key in any other namespace must belong to a
+    provider: `hft-fronted:app` is a typo, not a setting to ignore."""
+    keys = []
+    for full_key in sdk_internals.config_items():
+        namespace, _, key = full_key.partition(":")
+        if namespace == PROJECT:
+            keys.append(key)
+        elif namespace not in PROVIDER_NAMESPACES:
+            close = difflib.get_close_matches(namespace, [PROJECT, *PROVIDER_NAMESPACES], n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise SettingsError(f"{stack_file()}: {full_key}: unknown config namespace '{namespace}'{hint}")
+    return keys
+
+
+def _structured(key: str) -> bool:
+    field = next((f for name, f in StackSettings.model_fields.items() if (f.alias or name) == key), None)
+    return field is not None and _model_in(field.annotation) is not None
 
 
 def load_settings() -> StackSettings:
     """Read and validate this stack's configuration. Raises SettingsError with one line."""
     config = pulumi.Config(PROJECT)
     raw: dict[str, Any] = {}
-    for key, text in _project_config().items():
-        if key in _SECRET_KEYS:
-            if not runtime_config.is_config_secret(f"{PROJECT}:{key}"):
-                raise _fail(key, None, f"must be a secret: pulumi config set --secret {key} <value>")
-            raw[key] = config.require_secret(key)
-        elif key in _STRUCTURED_KEYS:
+    secret_keys: set[str] = set()
+    for key in _project_keys():
+        if sdk_internals.is_config_secret(f"{PROJECT}:{key}"):
+            secret_keys.add(key)
+        if _structured(key):
             try:
-                raw[key] = json.loads(text)
-            except json.JSONDecodeError:
-                raw[key] = text  # the model reports the wrong type
+                raw[key] = config.get_object(key)
+            except pulumi.ConfigTypeError:
+                raw[key] = config.get(key)  # not JSON: the model reports the wrong type
         else:
-            raw[key] = text
+            raw[key] = config.get(key)
     raw.setdefault("environment", pulumi.get_stack())
     raw.setdefault("namespace", raw["environment"])
-    return parse_settings(raw)
+    return parse_settings(raw, frozenset(secret_keys))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from offline_preview.engine import ProgramError, run_program
+from offline_preview.engine import ProgramError, Rendering, run_program
 from offline_preview.policy_eval import evaluate_rendering, format_violations, write_report
 from offline_preview.render import (
     UnknownInManifestError,
@@ -48,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
-    print(f"Previewing update ({args.stack}), offline under mocks:\n")
+    return write_preview(rendering, out, args.policy_pack_config)
+
+
+def write_preview(rendering: Rendering, out: Path, policy_pack_config: Path | None = None) -> int:
+    """Print what `pulumi preview` would, write the manifests, the state and the policy verdicts
+    under `out`, and return the exit code (1 on a mandatory violation)."""
+    print(f"Previewing update ({rendering.stack}), offline under mocks:\n")
     print(resource_tree(rendering))
     print()
     outputs = stack_outputs(rendering)
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The policy pack, as `pulumi preview --policy-pack policies` runs it.
     try:
-        violations = evaluate_rendering(rendering, args.policy_pack_config)
+        violations = evaluate_rendering(rendering, policy_pack_config)
     except (OSError, ValueError) as exc:  # an unreadable or invalid policy config
         print(f"error: {exc}", file=sys.stderr)
         return 1

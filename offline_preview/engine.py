@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import hashlib
-import json
 import runpy
 import sys
 from collections.abc import Callable
@@ -22,17 +20,28 @@ from typing import Any
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.proto import resource_pb2
 
+from components.sdk_internals import (
+    RESOURCE_SIG,
+    SECRET_SIG,
+    SIG,
+    UNKNOWN,
+    MockMonitor,
+    current_project,
+    current_stack,
+    forget_root_stack,
+    reset_runtime,
+    run_in_stack,
+    serialize_properties,
+    set_config,
+    sync_await,
+)
+from offline_preview import providers
 from offline_preview.stack_config import StackConfig
+from offline_preview.urns import STACK_TYPE, engine_urn, stack_urn
 
-SIG = rpc._special_sig_key
-SECRET_SIG = rpc._special_secret_sig
-RESOURCE_SIG = rpc._special_resource_sig
-UNKNOWN = rpc.UNKNOWN
+__all__ = ["RESOURCE_SIG", "SECRET_SIG", "SIG", "UNKNOWN"]
 
 
 # --- values as the engine holds them -----------------------------------------------------------
@@ -82,61 +91,12 @@ def contains_unknown(value: Any) -> bool:
     return False
 
 
-# --- what the providers would compute ----------------------------------------------------------
-
-
-def kubernetes_autoname(urn: str, name: str) -> str:
-    """The Kubernetes provider names an object `<logical name>-<8 random chars>` when the program
-    sets no `metadata.name`; offline the suffix is derived from the URN so previews are stable."""
-    return f"{name}-{hashlib.sha256(urn.encode()).hexdigest()[:8]}"
-
-
-def _placeholder(kind: str, urn: str, length: int = 32) -> str:
-    digest = hashlib.sha256(f"{kind}:{urn}".encode()).hexdigest()
-    return (digest * (length // len(digest) + 1))[:length]
-
-
-def _pem(label: str, urn: str) -> str:
-    body = _placeholder(label, urn, 64)
-    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
-
-
-def computed_outputs(type_: str, urn: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Outputs the provider computes that the program reads; realistic in shape, fake in value."""
-    if type_ == "random:index/randomPassword:RandomPassword":
-        length = int(inputs.get("length", 32))
-        return {
-            "result": _placeholder("password", urn, length),
-            "bcryptHash": "$2a$10$" + _placeholder("bcrypt", urn, 53),
-        }
-    if type_ == "tls:index/privateKey:PrivateKey":
-        return {
-            "privateKeyPem": _pem("RSA PRIVATE KEY", urn),
-            "privateKeyPemPkcs8": _pem("PRIVATE KEY", urn),
-            "privateKeyOpenssh": _pem("OPENSSH PRIVATE KEY", urn),
-            "publicKeyPem": _pem("PUBLIC KEY", urn),
-            "publicKeyOpenssh": "ssh-rsa " + _placeholder("openssh", urn, 64),
-            "publicKeyFingerprintMd5": _placeholder("md5", urn, 32),
-            "publicKeyFingerprintSha256": "SHA256:" + _placeholder("sha256", urn, 43),
-        }
-    return {}
-
-
 class PreviewMocks(pulumi_mocks.Mocks):
+    """Answers invokes (none of the program's need an answer). Resources go to `providers` instead,
+    from `RecordingMonitor`, which knows their URNs and aliases."""
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        outputs = dict(args.inputs)
-        urn = f"{args.typ}::{args.name}"
-        if args.typ.startswith("kubernetes:") and isinstance(outputs.get("metadata"), dict):
-            metadata = outputs["metadata"] = dict(outputs["metadata"])
-            metadata.setdefault("name", kubernetes_autoname(urn, args.name))
-            namespace = metadata.get("namespace")
-            resource_id = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
-            return resource_id, outputs
-        # Seeded by the inputs too: a changed input (a rotation keeper) yields a new value, as a
-        # replacement does for real.
-        seed = f"{urn}:{json.dumps(args.inputs, sort_keys=True, default=str)}"
-        outputs.update(computed_outputs(args.typ, seed, args.inputs))
-        return f"{args.name}-id", outputs
+        raise NotImplementedError("RecordingMonitor registers resources itself")
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
@@ -172,27 +132,16 @@ class Registration:
         return self.type.split(":", 1)[0]
 
 
-STACK_TYPE = "pulumi:pulumi:Stack"
+class RecordingMonitor(MockMonitor):
+    """Pulumi's mock resource monitor, recording every registration as the engine receives it, and
+    answering with what the providers would compute (`offline_preview.providers`)."""
 
-
-def engine_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
-    """The URN the engine gives a resource (pulumi's `resource.NewURN`): the type is qualified by the
-    parent's whole type chain, except that the root stack adds nothing. (Pulumi's MockMonitor
-    qualifies by the last parent type only, stack included, which no real state contains.)"""
-    if parent:
-        parent_type = parent.split("::")[2]
-        if parent_type != STACK_TYPE:
-            type_ = f"{parent_type}${type_}"
-    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
-
-
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
-        super().__init__(mocks)
+    def __init__(self, mocks: pulumi_mocks.Mocks | None = None) -> None:
+        super().__init__(mocks or PreviewMocks())
         self.registrations: dict[str, Registration] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        return engine_urn(settings.get_stack(), settings.get_project(), parent, type_, name)
+        return engine_urn(current_stack(), current_project(), parent, type_, name)
 
     def _alias_urn(self, alias: Any, request: Any) -> str:
         if alias.urn:
@@ -200,16 +149,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         spec = alias.spec
         parent = "" if spec.noParent else (spec.parentUrn or request.parent)
         return engine_urn(
-            spec.stack or settings.get_stack(),
-            spec.project or settings.get_project(),
+            spec.stack or current_stack(),
+            spec.project or current_project(),
             parent,
             spec.type or request.type,
             spec.name or request.name,
         )
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-        response = super().RegisterResource(request)
-        urn = response.urn
+        urn = self.make_urn(request.parent, request.type, request.name)
         inputs = plain(request.object)
         registration = Registration(
             urn=urn,
@@ -229,12 +177,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider,
             replacement_trigger=plain(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
         )
+        self.registrations[urn] = registration
         if request.type == STACK_TYPE:
-            self.registrations[urn] = registration
-            return response
-        registration.id = response.id
-        # The engine marks additionalSecretOutputs secret; the plain mock monitor does not.
-        outputs = plain(response.object)
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+
+        resource = providers.NewResource(
+            type=request.type,
+            urn=urn,
+            identity=registration.aliases[0] if registration.aliases else urn,
+            inputs=reveal(inputs),
+            custom=registration.custom,
+        )
+        registration.id, computed = providers.compute(resource)
+        outputs = {**inputs, **computed}
+        # The engine marks additionalSecretOutputs secret, and an output computed from a secret input.
         for key in registration.additional_secret_outputs:
             if key in outputs and not is_secret(outputs[key]):
                 outputs[key] = {SIG: SECRET_SIG, "value": outputs[key]}
@@ -242,10 +198,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if is_secret(value) and key in outputs and not is_secret(outputs[key]):
                 outputs[key] = {SIG: SECRET_SIG, "value": outputs[key]}
         registration.outputs = outputs
-        self.registrations[urn] = registration
         # serialize_properties passes the secret markers through, so the SDK sees secrets.
-        obj = _sync_await(rpc.serialize_properties(outputs, {}))
-        return type(response)(urn=urn, id=response.id, object=obj)
+        obj = sync_await(serialize_properties(outputs, {}))
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=registration.id, object=obj)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
         registration = self.registrations.get(request.urn)
@@ -293,7 +248,7 @@ class Rendering:
 
     @property
     def stack_urn(self) -> str:
-        return next(r.urn for r in self.registrations if r.type == STACK_TYPE)
+        return stack_urn(self.stack, self.project)
 
 
 class _ErrorLog:
@@ -324,9 +279,9 @@ def _run_isolated(project_dir: Path, project: str, config: StackConfig) -> Rende
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     log = _ErrorLog()
-    monitor = RecordingMonitor(PreviewMocks())
+    monitor = RecordingMonitor()
     try:
-        settings.reset_options(project=project, stack=config.stack, preview=True)
+        reset_runtime(project=project, stack=config.stack, preview=True)
         pulumi.runtime.set_mocks(
             monitor.mocks,
             project=project,
@@ -335,14 +290,14 @@ def _run_isolated(project_dir: Path, project: str, config: StackConfig) -> Rende
             monitor=monitor,
             logger=log,  # type: ignore[arg-type]  # duck-typed logger
         )
-        set_all_config(dict(config.values), list(config.secret_keys))
+        set_config(dict(config.values), list(config.secret_keys))
         # set_mocks made a root stack already; the language host instead runs the program inside
         # `run_in_stack`, which registers the stack's exports when the program ends. Do the same.
-        settings.ROOT.set(None)
+        forget_root_stack()
         main = project_dir / "__main__.py"
         sys.path.insert(0, str(project_dir))
         try:
-            _sync_await(run_in_stack(lambda: _run_main(main)))
+            sync_await(run_in_stack(lambda: _run_main(main)))
         except pulumi.RunError as exc:
             raise ProgramError(str(exc)) from None
         finally:

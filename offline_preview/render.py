@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from offline_preview.engine import SECRET_SIG, SIG, Registration, Rendering, contains_unknown, is_secret, reveal
+from offline_preview.urns import STACK_TYPE
 
 # A real export holds each secret encrypted by the stack's secrets provider; offline there is no
 # provider, so the value is withheld and this stands in for the ciphertext.
@@ -225,7 +226,7 @@ def summary(rendering: Rendering) -> str:
 
 
 def stack_outputs(rendering: Rendering) -> str:
-    stack = next(r for r in rendering.registrations if r.type == "pulumi:pulumi:Stack")
+    stack = next(r for r in rendering.registrations if r.type == STACK_TYPE)
     outputs = reveal(stack.outputs, lambda _: REDACTED)
     if not outputs:
         return ""

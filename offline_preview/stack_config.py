@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,15 +66,23 @@ def load_stack_config(project_dir: Path, stack: str, project: str) -> StackConfi
         raise StackConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise StackConfigError(f"{path.name}: expected a mapping with a 'config' mapping")
+    return stack_config(stack, document.get("config") or {}, project, path)
+
+
+def stack_config(stack: str, config: Mapping[str, Any], project: str, path: Path | None = None) -> StackConfig:
+    """What the engine hands the program for a stack file's `config` mapping: every value as a string,
+    `secure` values as a marked placeholder, and the keys holding one listed as secret."""
     values: dict[str, str] = {}
     secret_keys: set[str] = set()
-    for key, value in (document.get("config") or {}).items():
+    for key, value in config.items():
         # A key without a namespace belongs to the project, as the CLI reads it.
         full_key = key if ":" in key else f"{project}:{key}"
         if _contains_secure(value):
             secret_keys.add(full_key)
         values[full_key] = _engine_string(_strip_secure(value))
-    return StackConfig(stack=stack, path=path, values=values, secret_keys=frozenset(secret_keys))
+    return StackConfig(
+        stack=stack, path=path or Path(f"Pulumi.{stack}.yaml"), values=values, secret_keys=frozenset(secret_keys)
+    )
 
 
 def stack_names(project_dir: Path) -> list[str]:
