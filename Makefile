@@ -46,8 +46,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/basedpyright
 
+# One pytest worker per core: the suite is CPU-bound (renders, validators, promtool, checkov).
 unit: setup $(CHECKOV_VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 test: lint typecheck unit
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from offline_preview.render import write_manifests
-from tests.conftest import PROJECT_DIR, STACKS, render
+from tests.support.stacks import PROJECT_DIR, STACKS, render
 
 # checkov pins an old `packaging` that clashes with pulumi, so it lives in its own virtualenv,
 # which `make test` builds from requirements-checkov.lock.

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.crd_schemas import CRD_DIR, CrdValidationError, problems, served_kinds, strict_validator, validate
+from tests.support.crd_schemas import CRD_DIR, CrdValidationError, problems, served_kinds, strict_validator, validate
 
 SERVICE_MONITOR: dict[str, Any] = {
     "apiVersion": "monitoring.coreos.com/v1",

@@ -10,10 +10,10 @@ import promql_parser
 import pulumi
 import pytest
 
-from components.frontend_app import CONTAINER_NAME, PORT_NAME, common_labels, selector_labels, service_spec
+from components.frontend_app import CONTAINER_NAME, identity
+from components.k8s import ServiceTarget
 from components.observability import (
     GRAFANA_DASHBOARD_LABELS,
-    MONITORING_API_VERSION,
     Observability,
     ObservabilityArgs,
     Scope,
@@ -22,105 +22,45 @@ from components.observability import (
     prometheus_rule_spec,
     service_monitor_spec,
 )
-from components.settings import ObservabilitySettings, StackSettings, parse_settings
+from components.settings import ObservabilitySettings, StackSettings
 from offline_preview.engine import RecordingMonitor, reveal
-from tests.conftest import STACKS
-from tests.crd_schemas import validate
-from tests.test_settings import MINIMAL_APP, from_stack_file
+from tests.support.crd_schemas import validate
+from tests.support.promql import APP_METRICS, CONTAINER_METRICS, functions, grouping, nodes, selectors
+from tests.support.stacks import STACKS, from_stack_file, settings
 
 ALERTS = ("HighErrorRate", "HighResponseTime", "WebSocketConnectionDrop", "PodCrashLooping", "HighMemoryUsage")
-# Series of the app's own metrics come through the ServiceMonitor; the others from kube-state-metrics
-# and cAdvisor, which label them with the pod's namespace and container.
-APP_METRICS = {"http_requests_total", "http_request_duration_seconds_bucket", "websocket_connections_active"}
-CONTAINER_METRICS = {
-    "kube_pod_container_status_restarts_total",
-    "kube_pod_container_status_waiting_reason",
-    "container_memory_working_set_bytes",
-    "kube_pod_container_resource_limits",
-}
+SCOPE = Scope(namespace="qa-ns", service="ui-svc", container="ui-container")
 
 
 def stack_settings(**observability: Any) -> StackSettings:
-    return parse_settings({"environment": "qa", "namespace": "qa", "app": MINIMAL_APP, "observability": observability})
+    return settings(observability=observability)
 
 
-def scope_of(settings: StackSettings) -> Scope:
-    return Scope(namespace=settings.namespace, service=settings.app.service.name)
-
-
-def rules_by_name(settings: StackSettings) -> dict[str, dict[str, Any]]:
-    return {rule["alert"]: rule for rule in alert_rules(settings.observability, scope_of(settings))}
-
-
-# --- PromQL helpers ----------------------------------------------------------------------------
-
-
-def nodes(expr: str) -> list[Any]:
-    found: list[Any] = []
-    promql_parser.walk(promql_parser.parse(expr), lambda node: found.append(node))
-    return found
-
-
-# MatchOp is neither hashable nor has a PromQL spelling; its name is.
-_OPERATORS = {"MatchOp.Equal": "=", "MatchOp.NotEqual": "!=", "MatchOp.Re": "=~", "MatchOp.NotRe": "!~"}
-
-
-def selectors(expr: str) -> dict[str, list[dict[str, str]]]:
-    """Each metric the expression selects -> the matchers of each selector, as `label: op+value`."""
-    found: dict[str, list[dict[str, str]]] = {}
-    for node in nodes(expr):
-        if isinstance(node, promql_parser.VectorSelector):
-            matchers = {m.name: _OPERATORS[str(m.op)] + m.value for m in node.matchers.matchers}
-            found.setdefault(node.name or "", []).append(matchers)
-    return found
-
-
-def grouping(aggregation: promql_parser.AggregateExpr) -> list[str]:
-    assert aggregation.modifier is not None, f"{aggregation} has no by/without clause"
-    return aggregation.modifier.labels
-
-
-def functions(expr: str) -> set[str]:
-    return {node.func.name for node in nodes(expr) if isinstance(node, promql_parser.Call)}
+def rules_by_name(observability: ObservabilitySettings, scope: Scope = SCOPE) -> dict[str, dict[str, Any]]:
+    return {rule["alert"]: rule for rule in alert_rules(observability, scope)}
 
 
 # --- ServiceMonitor ----------------------------------------------------------------------------
 
 
-def test_the_service_monitor_selects_the_apps_service_and_port() -> None:
-    settings = stack_settings()
-    app = settings.app
-    spec = service_monitor_spec(settings.observability, app, "qa")
-    service: Any = service_spec(app, "qa")
-    selector = spec["selector"]["matchLabels"]
-    assert selector == selector_labels(app, "qa")
-    # The Service carries these labels (common_labels), and its port has the endpoint's name.
-    assert selector.items() <= common_labels(app, "qa").items()
-    assert [port["name"] for port in service["ports"]] == [PORT_NAME]
-    assert spec["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s", "honorLabels": True}]
-
-
-def test_no_job_label_so_the_alerts_select_namespace_and_service() -> None:
+def test_the_service_monitor_selects_the_given_service_labels_and_port() -> None:
+    labels = {"app.kubernetes.io/name": "ui", "app.kubernetes.io/instance": "ui-qa"}
+    spec = service_monitor_spec(ObservabilitySettings(scrape_interval="30s"), labels, "metrics-port")
+    assert spec["selector"] == {"matchLabels": labels}
+    assert spec["endpoints"] == [{"port": "metrics-port", "path": "/metrics", "interval": "30s", "honorLabels": True}]
     # With jobLabel unset, prometheus-operator names the job after the Service; the alerts do not
     # depend on it at all, they select on `namespace` and `service`.
-    settings = stack_settings()
-    assert "jobLabel" not in service_monitor_spec(settings.observability, settings.app, "qa")
-    for rule in alert_rules(settings.observability, scope_of(settings)):
+    assert "jobLabel" not in spec
+    for rule in alert_rules(ObservabilitySettings(), SCOPE):
         for matchers in [m for found in selectors(rule["expr"]).values() for m in found]:
             assert "job" not in matchers, rule["alert"]
-
-
-def test_the_scrape_interval_is_a_stack_value() -> None:
-    settings = stack_settings(scrapeInterval="30s")
-    spec = service_monitor_spec(settings.observability, settings.app, "qa")
-    assert spec["endpoints"][0]["interval"] == "30s"
 
 
 # --- alert rules -------------------------------------------------------------------------------
 
 
 def test_the_seed_alerts_with_their_severities_and_durations() -> None:
-    rules = rules_by_name(stack_settings())
+    rules = rules_by_name(ObservabilitySettings())
     assert tuple(rules) == ALERTS
     assert {name: (rule["labels"]["severity"], rule["for"]) for name, rule in rules.items()} == {
         "HighErrorRate": ("critical", "2m"),
@@ -132,7 +72,7 @@ def test_the_seed_alerts_with_their_severities_and_durations() -> None:
 
 
 def test_every_alert_says_what_and_where_to_look() -> None:
-    for name, rule in rules_by_name(stack_settings()).items():
+    for name, rule in rules_by_name(ObservabilitySettings()).items():
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook_url"}
         assert annotations["runbook_url"] == f"https://runbooks.hft-platform.com/frontend/{name.lower()}"
@@ -141,26 +81,24 @@ def test_every_alert_says_what_and_where_to_look() -> None:
 
 @pytest.mark.parametrize("name", ALERTS)
 def test_every_expression_parses_as_promql(name: str) -> None:
-    expr = rules_by_name(stack_settings())[name]["expr"]
+    expr = rules_by_name(ObservabilitySettings())[name]["expr"]
     assert isinstance(promql_parser.parse(expr), promql_parser.BinaryExpr)  # a comparison or `or`
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_selector_is_scoped_to_the_apps_namespace(stack: str) -> None:
-    settings = from_stack_file(stack)
-    for name, rule in rules_by_name(settings).items():
+def test_every_selector_is_scoped_to_the_apps_namespace_service_and_container() -> None:
+    for name, rule in rules_by_name(ObservabilitySettings()).items():
         for metric, found in selectors(rule["expr"]).items():
             for matchers in found:
-                assert matchers["namespace"] == f"={settings.namespace}", (name, metric)
+                assert matchers["namespace"] == "=qa-ns", (name, metric)
                 if metric in APP_METRICS:
-                    assert matchers["service"] == f"={settings.app.service.name}", (name, metric)
+                    assert matchers["service"] == "=ui-svc", (name, metric)
                 else:
                     assert metric in CONTAINER_METRICS, (name, metric)
-                    assert matchers["container"] == f"={CONTAINER_NAME}", (name, metric)
+                    assert matchers["container"] == "=ui-container", (name, metric)
 
 
 def test_high_error_rate_is_a_share_of_all_responses() -> None:
-    expr = rules_by_name(stack_settings())["HighErrorRate"]["expr"]
+    expr = rules_by_name(ObservabilitySettings())["HighErrorRate"]["expr"]
     tree = promql_parser.parse(expr)
     assert isinstance(tree, promql_parser.BinaryExpr)
     assert str(tree.op) == ">"
@@ -175,7 +113,7 @@ def test_high_error_rate_is_a_share_of_all_responses() -> None:
 
 
 def test_high_response_time_is_p95_of_the_aggregated_histogram() -> None:
-    expr = rules_by_name(stack_settings())["HighResponseTime"]["expr"]
+    expr = rules_by_name(ObservabilitySettings())["HighResponseTime"]["expr"]
     (quantile,) = [n for n in nodes(expr) if isinstance(n, promql_parser.Call) and n.func.name == "histogram_quantile"]
     assert str(quantile.args[0]) == "0.95"
     aggregation = quantile.args[1]
@@ -185,65 +123,70 @@ def test_high_response_time_is_p95_of_the_aggregated_histogram() -> None:
 
 
 def test_websocket_drop_uses_delta_on_the_gauge() -> None:
-    expr = rules_by_name(stack_settings())["WebSocketConnectionDrop"]["expr"]
+    expr = rules_by_name(ObservabilitySettings())["WebSocketConnectionDrop"]["expr"]
     assert "delta" in functions(expr)
     assert not functions(expr) & {"rate", "irate", "increase", "resets"}  # counter functions on a gauge
 
 
 def test_crash_looping_sees_restarts_and_back_off() -> None:
-    expr = rules_by_name(stack_settings())["PodCrashLooping"]["expr"]
+    expr = rules_by_name(ObservabilitySettings())["PodCrashLooping"]["expr"]
     found = selectors(expr)
     assert "kube_pod_container_status_restarts_total" in found
     assert found["kube_pod_container_status_waiting_reason"][0]["reason"] == "=CrashLoopBackOff"
 
 
 def test_memory_compares_the_working_set_with_the_limit() -> None:
-    found = selectors(rules_by_name(stack_settings())["HighMemoryUsage"]["expr"])
+    found = selectors(rules_by_name(ObservabilitySettings())["HighMemoryUsage"]["expr"])
     assert set(found) == {"container_memory_working_set_bytes", "kube_pod_container_resource_limits"}
     (limit,) = found["kube_pod_container_resource_limits"]
     assert (limit["resource"], limit["unit"]) == ("=memory", "=byte")
 
 
-def test_thresholds_and_durations_are_stack_values() -> None:
+def test_thresholds_durations_and_windows_are_stack_values() -> None:
+    # Every value distinct, so an alert that reads another alert's setting shows it.
     rules = rules_by_name(
         stack_settings(
             alerts={
-                "highErrorRate": {"threshold": 0.1, "duration": "3m"},
-                "highResponseTime": {"threshold": 0.25, "duration": "10m"},
-                "websocketConnectionDrop": {"threshold": 500, "duration": "2m"},
-                "podCrashLooping": {"threshold": 3, "duration": "15m"},
-                "highMemoryUsage": {"threshold": 0.8, "duration": "1h"},
+                "highErrorRate": {"threshold": 0.11, "duration": "3m", "window": "7m"},
+                "highResponseTime": {"threshold": 0.25, "duration": "11m", "window": "8m"},
+                "websocketConnectionDrop": {"threshold": 500, "duration": "2m", "window": "9m"},
+                "podCrashLooping": {"threshold": 3, "duration": "15m", "window": "21m"},
+                "highMemoryUsage": {"threshold": 0.8, "duration": "1h", "window": "12m"},
             }
-        )
+        ).observability
     )
-    assert rules["HighErrorRate"]["expr"].endswith("> 0.1")
-    assert "(threshold 10%)" in rules["HighErrorRate"]["annotations"]["description"]
+    assert rules["HighErrorRate"]["expr"].endswith("> 0.11")
+    assert "[7m]" in rules["HighErrorRate"]["expr"]
+    assert "(threshold 11%)" in rules["HighErrorRate"]["annotations"]["description"]
     assert rules["HighResponseTime"]["expr"].endswith("> 0.25")
+    assert "[8m]" in rules["HighResponseTime"]["expr"]
     assert rules["WebSocketConnectionDrop"]["expr"].endswith("> 500")
+    assert "[9m:15s]" in rules["WebSocketConnectionDrop"]["expr"]
     assert "> 3\nor" in rules["PodCrashLooping"]["expr"]
-    assert "more than 3 times" in rules["PodCrashLooping"]["annotations"]["description"]
+    assert "[21m]" in rules["PodCrashLooping"]["expr"]
+    assert "more than 3 times in the last 21m" in rules["PodCrashLooping"]["annotations"]["description"]
     assert rules["HighMemoryUsage"]["expr"].endswith("> 0.8")
-    assert [rule["for"] for rule in rules.values()] == ["3m", "10m", "2m", "15m", "1h"]
+    assert [rule["for"] for rule in rules.values()] == ["3m", "11m", "2m", "15m", "1h"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_rendered_custom_resources_match_their_crds(stack: str) -> None:
-    settings = from_stack_file(stack)
-    metadata = {"namespace": settings.namespace, "labels": common_labels(settings.app, settings.environment)}
+def test_the_specs_are_valid_custom_resources(stack: str) -> None:
+    observability = from_stack_file(stack).observability
+    metadata = {"namespace": "qa-ns", "labels": {"app": "ui"}}
     validate(
         {
-            "apiVersion": MONITORING_API_VERSION,
+            "apiVersion": "monitoring.coreos.com/v1",
             "kind": "ServiceMonitor",
-            "metadata": {"name": "hft-frontend-metrics", **metadata},
-            "spec": service_monitor_spec(settings.observability, settings.app, settings.environment),
+            "metadata": {"name": "ui-metrics", **metadata},
+            "spec": service_monitor_spec(observability, {"app": "ui"}, "http"),
         }
     )
     validate(
         {
-            "apiVersion": MONITORING_API_VERSION,
+            "apiVersion": "monitoring.coreos.com/v1",
             "kind": "PrometheusRule",
-            "metadata": {"name": "hft-frontend-alerts", **metadata},
-            "spec": prometheus_rule_spec(settings.observability, scope_of(settings)),
+            "metadata": {"name": "ui-alerts", **metadata},
+            "spec": prometheus_rule_spec(observability, SCOPE),
         }
     )
 
@@ -251,8 +194,8 @@ def test_the_rendered_custom_resources_match_their_crds(stack: str) -> None:
 # --- dashboard ---------------------------------------------------------------------------------
 
 
-def dashboard_for(settings: StackSettings) -> dict[str, Any]:
-    return grafana_dashboard(settings.app, settings.environment, scope_of(settings))
+def dashboard_for(_: Any = None) -> dict[str, Any]:
+    return grafana_dashboard(identity("ui", "qa"), SCOPE)
 
 
 def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,7 +203,7 @@ def targets(board: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_the_dashboard_keeps_the_seeds_panels_in_current_types() -> None:
-    board = dashboard_for(stack_settings())
+    board = dashboard_for()
     assert [(panel["title"], panel["type"]) for panel in board["panels"]] == [
         ("Request Rate", "timeseries"),
         ("Response Time", "timeseries"),
@@ -278,7 +221,7 @@ def test_the_dashboard_keeps_the_seeds_panels_in_current_types() -> None:
 
 
 def test_the_dashboard_reads_from_a_datasource_variable() -> None:
-    board = dashboard_for(stack_settings())
+    board = dashboard_for()
     (variable,) = board["templating"]["list"]
     assert (variable["name"], variable["type"], variable["query"]) == ("datasource", "datasource", "prometheus")
     expected = {"type": "prometheus", "uid": "${datasource}"}
@@ -287,8 +230,7 @@ def test_the_dashboard_reads_from_a_datasource_variable() -> None:
 
 
 def test_every_panel_query_parses_and_is_scoped_to_the_app() -> None:
-    settings = stack_settings()
-    board = dashboard_for(settings)
+    board = dashboard_for()
     exprs = [target["expr"] for target in targets(board)]
     assert len(exprs) == 5
     for expr in exprs:
@@ -296,16 +238,17 @@ def test_every_panel_query_parses_and_is_scoped_to_the_app() -> None:
         promql_parser.parse(expr)
         for found in selectors(expr).values():
             for matchers in found:
-                assert (matchers["namespace"], matchers["service"]) == ("=qa", "=hft-frontend-service"), expr
+                assert (matchers["namespace"], matchers["service"]) == ("=qa-ns", "=ui-svc"), expr
     latency = [n for e in exprs[1:3] for n in nodes(e) if isinstance(n, promql_parser.AggregateExpr)]
     assert [grouping(aggregation) for aggregation in latency] == [["le"], ["le"]]
 
 
 def test_dashboard_panels_have_unique_ids_and_refs() -> None:
-    board = dashboard_for(stack_settings())
+    board = dashboard_for()
     assert len({panel["id"] for panel in board["panels"]}) == len(board["panels"])
     for panel in board["panels"]:
         assert len({target["refId"] for target in panel["targets"]}) == len(panel["targets"])
+    assert board["uid"] == "ui-qa"
     assert len(board["uid"]) <= 40  # Grafana's limit
 
 
@@ -318,17 +261,24 @@ def manifest(registration: Any) -> dict[str, Any]:
 
 @pulumi.runtime.test
 def test_the_component_registers_valid_resources_under_itself(pulumi_mocks: RecordingMonitor) -> Any:
-    settings = from_stack_file("production")
+    observability = ObservabilitySettings()
+    app = identity("trading-ui", "qa")
     # Outputs, as __main__ passes them: the scope must come from the resolved values.
+    target = ServiceTarget(
+        app=app,
+        namespace=pulumi.Output.from_input("qa-ns"),
+        name=pulumi.Output.from_input("trading-ui-svc"),
+        port=8081,
+        port_name="web",
+        container=CONTAINER_NAME,
+    )
     component = Observability(
-        "observability",
+        "trading-ui-observability",
         ObservabilityArgs(
-            settings=settings.observability,
-            app=settings.app,
-            environment="production",
-            namespace=pulumi.Output.from_input("production"),
-            service_name=pulumi.Output.from_input("hft-frontend-service"),
-            cluster=settings.cluster,
+            settings=observability,
+            target=target,
+            prometheus_selector_labels={"release": "prom"},
+            dashboard_namespace="grafana-ns",
         ),
     )
 
@@ -336,28 +286,30 @@ def test_the_component_registers_valid_resources_under_itself(pulumi_mocks: Reco
         registrations = list(pulumi_mocks.registrations.values())
         (parent,) = [r for r in registrations if r.type == "hft:index:Observability"]
         children = {r.type: r for r in registrations if r.parent == parent.urn}
-        assert set(children) == {
-            "kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
-            "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
-            "kubernetes:core/v1:ConfigMap",
+        assert {r.name for r in children.values()} == {
+            "trading-ui-observability-service-monitor",
+            "trading-ui-observability-rules",
+            "trading-ui-observability-dashboard",
         }
         service_monitor = manifest(children["kubernetes:monitoring.coreos.com/v1:ServiceMonitor"])
         prometheus_rule = manifest(children["kubernetes:monitoring.coreos.com/v1:PrometheusRule"])
         for obj in (service_monitor, prometheus_rule):
             validate(obj)
-            assert obj["metadata"]["namespace"] == "production"
-            assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-        assert service_monitor["metadata"]["name"] == "hft-frontend-metrics"
-        assert prometheus_rule["metadata"]["name"] == "hft-frontend-alerts"
-        scope = Scope(namespace="production", service="hft-frontend-service")
-        assert prometheus_rule["spec"] == prometheus_rule_spec(settings.observability, scope)
+            assert obj["metadata"]["namespace"] == "qa-ns"
+            assert obj["metadata"]["labels"]["release"] == "prom"
+        assert service_monitor["metadata"]["name"] == "trading-ui-metrics"
+        assert service_monitor["spec"]["selector"]["matchLabels"] == app.selector_labels
+        assert service_monitor["spec"]["endpoints"][0]["port"] == "web"
+        assert prometheus_rule["metadata"]["name"] == "trading-ui-alerts"
+        scope = Scope(namespace="qa-ns", service="trading-ui-svc", container=CONTAINER_NAME)
+        assert prometheus_rule["spec"] == prometheus_rule_spec(observability, scope)
 
         config_map = manifest(children["kubernetes:core/v1:ConfigMap"])
-        assert config_map["metadata"]["namespace"] == "monitoring"
-        assert config_map["metadata"]["name"] == "hft-frontend-production-dashboard"
+        assert config_map["metadata"]["namespace"] == "grafana-ns"
+        assert config_map["metadata"]["name"] == "trading-ui-qa-dashboard"
         assert config_map["metadata"]["labels"].items() >= GRAFANA_DASHBOARD_LABELS.items()
         (document,) = config_map["data"].values()
-        assert json.loads(document) == grafana_dashboard(settings.app, "production", scope)
+        assert json.loads(document) == grafana_dashboard(app, scope)
 
     resources = [component.service_monitor, component.prometheus_rule, component.dashboard]
     return pulumi.Output.all(*[resource.urn for resource in resources]).apply(check)

@@ -25,16 +25,15 @@ import pytest
 import yaml
 
 from components.frontend_app import CONTAINER_NAME
-from components.observability import Scope, prometheus_rule_spec, service_monitor_spec
+from components.observability import Scope, prometheus_rule_spec
 from components.settings import ObservabilitySettings
-from tests.conftest import STACKS
-from tests.test_observability import APP_METRICS, CONTAINER_METRICS, selectors
-from tests.test_settings import from_stack_file
+from tests.support.promql import APP_METRICS, CONTAINER_METRICS, selectors
+from tests.support.stacks import STACKS, find, from_stack_file, manifests
 
 # The production stack's app and namespace with the default thresholds the issue specifies.
 STACK = from_stack_file("production")
 SETTINGS = ObservabilitySettings()
-SCOPE = Scope(namespace=STACK.namespace, service=STACK.app.service.name)
+SCOPE = Scope(namespace=STACK.namespace, service="hft-frontend-service", container=CONTAINER_NAME)
 NAMESPACE, SERVICE = SCOPE.namespace, SCOPE.service
 RUNBOOKS = SETTINGS.runbook_base_url
 FIRST = 31  # the minute of an incident's first sample
@@ -53,7 +52,7 @@ def app_series(pod: str, namespace: str = NAMESPACE, service: str = SERVICE) -> 
     Derived from the rendered ServiceMonitor: `endpoint` is its port's name; `job` is the Service's
     name because it sets no `jobLabel` (with one, `job` would be that label's value on the Service).
     """
-    spec = service_monitor_spec(SETTINGS, STACK.app, STACK.environment)
+    spec = find(manifests("production"), "ServiceMonitor")["spec"]
     assert "jobLabel" not in spec
     (endpoint,) = spec["endpoints"]
     return {
@@ -512,7 +511,8 @@ def rule_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("stack", STACKS)
 def test_promtool_accepts_each_stacks_rules(promtool: str, stack: str, tmp_path: Path) -> None:
     settings = from_stack_file(stack)
-    scope = Scope(namespace=settings.namespace, service=settings.app.service.name)
+    service = find(manifests(stack), "Service")["metadata"]
+    scope = Scope(namespace=service["namespace"], service=service["name"], container=CONTAINER_NAME)
     result = run(promtool, "check", "rules", str(write_rule_file(tmp_path, settings.observability, scope)))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 5 rules found" in result.stdout

@@ -1,22 +1,46 @@
-"""The offline preview's own machinery: URNs as the engine makes them, stable output, the stack
-file as the engine passes it, and the command's files."""
+"""The offline preview's own machinery and its promises: URNs as the engine makes them, what each
+provider computes, stable output, the stack file as the engine passes it, no secret in plain text in
+anything it prints or writes, and `protect`/`retainOnDelete` in the exported state."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pulumi
+import pulumi_random as random
+import pytest
 import yaml
 
-from offline_preview.engine import Registration, dependency_order, engine_urn, kubernetes_autoname, plain, run_program
-from offline_preview.render import resource_tree, stack_export
-from offline_preview.stack_config import SECRET_PLACEHOLDER, load_stack_config
-from tests.conftest import PROJECT, render, run_preview, stack_values
+from offline_preview.__main__ import write_preview
+from offline_preview.engine import RecordingMonitor, Registration, Rendering, dependency_order, plain, run_program
+from offline_preview.providers import NewResource, compute, registered_types
+from offline_preview.providers.kubernetes import autoname
+from offline_preview.render import REDACTED, stack_export, write_manifests
+from offline_preview.stack_config import SECRET_PLACEHOLDER
+from offline_preview.urns import STACK_TYPE, engine_urn, stack_urn
+from tests.support.policies import program_under_mocks
+from tests.support.stacks import (
+    PROJECT,
+    PROJECT_DIR,
+    Secret,
+    engine_config,
+    render,
+    run_preview,
+    secret_plaintexts,
+    stack_values,
+)
+
+# --- URNs --------------------------------------------------------------------------------------
 
 
 def test_urns_are_the_engines() -> None:
-    stack = "urn:pulumi:prod::proj::pulumi:pulumi:Stack::proj-prod"
+    stack = stack_urn("prod", "proj")
+    assert stack == "urn:pulumi:prod::proj::pulumi:pulumi:Stack::proj-prod"
     component = engine_urn("prod", "proj", stack, "hft:index:FrontendApp", "web")
     assert component == "urn:pulumi:prod::proj::hft:index:FrontendApp::web"
     child = engine_urn("prod", "proj", component, "kubernetes:apps/v1:Deployment", "web")
@@ -29,11 +53,13 @@ def test_urns_are_the_engines() -> None:
 
 def test_the_rendered_urns_follow_the_parents() -> None:
     rendering = render("production")
+    assert rendering.stack_urn == stack_urn("production", PROJECT)
+    assert rendering.stack_urn in {r.urn for r in rendering.registrations}
     for reg in rendering.registrations:
         parent_type = reg.parent.split("::")[2] if reg.parent else ""
-        if parent_type and parent_type != "pulumi:pulumi:Stack":
+        if parent_type and parent_type != STACK_TYPE:
             assert reg.urn.split("::")[2] == f"{parent_type}${reg.type}"
-        elif reg.type != "pulumi:pulumi:Stack":
+        elif reg.type != STACK_TYPE:
             assert reg.urn.split("::")[2] == reg.type
 
 
@@ -50,20 +76,9 @@ def test_dependency_order_is_stable_and_puts_what_comes_first_first() -> None:
         "a": _registration("a"),
         "d": _registration("d"),
     }
-    reversed_regs = dict(reversed(list(regs.items())))
     order = [r.urn for r in dependency_order(regs)]
-    assert order == [r.urn for r in dependency_order(reversed_regs)]
+    assert order == [r.urn for r in dependency_order(dict(reversed(list(regs.items()))))]
     assert order.index("a") < order.index("b") < order.index("c")
-
-
-def test_the_preview_output_is_the_same_on_every_run(project_with: Callable[..., Path]) -> None:
-    project = project_with("again", stack_values("staging"))
-    config = load_stack_config(project, "again", PROJECT)
-    first, second = run_program(project, PROJECT, config), run_program(project, PROJECT, config)
-    assert resource_tree(first) == resource_tree(second)
-    assert json.dumps(stack_export(first)["deployment"]["resources"]) == json.dumps(
-        stack_export(second)["deployment"]["resources"]
-    )
 
 
 def test_protobuf_numbers_come_back_as_the_program_wrote_them() -> None:
@@ -74,22 +89,71 @@ def test_protobuf_numbers_come_back_as_the_program_wrote_them() -> None:
     }
 
 
-def test_autonames_are_stable_and_distinct() -> None:
-    assert kubernetes_autoname("urn:a", "web") == kubernetes_autoname("urn:a", "web")
-    assert kubernetes_autoname("urn:a", "web") != kubernetes_autoname("urn:b", "web")
-    assert kubernetes_autoname("urn:a", "web").startswith("web-")
+# --- what the providers compute ------------------------------------------------------------------
 
 
-def test_the_stack_file_reaches_the_program_as_the_engine_passes_it(project_with: Callable[..., Path]) -> None:
+def _new(type_: str, name: str, inputs: dict[str, Any], identity: str | None = None) -> NewResource:
+    urn = f"urn:pulumi:s::p::{type_}::{name}"
+    return NewResource(type=type_, urn=urn, identity=identity or urn, inputs=inputs, custom=True)
+
+
+def test_each_provider_module_registers_its_types() -> None:
+    assert {"random:index/randomPassword:RandomPassword", "tls:index/privateKey:PrivateKey"} <= set(registered_types())
+
+
+def test_kubernetes_names_an_unnamed_object_and_ids_it_by_namespace() -> None:
+    unnamed = _new("kubernetes:core/v1:ConfigMap", "cfg", {"metadata": {"namespace": "ns"}})
+    resource_id, outputs = compute(unnamed)
+    assert outputs["metadata"]["name"] == autoname(unnamed.urn, "cfg")
+    assert outputs["metadata"]["name"].startswith("cfg-")
+    assert resource_id == f"ns/{outputs['metadata']['name']}"
+    named = _new("kubernetes:core/v1:Namespace", "ns", {"metadata": {"name": "prod"}})
+    assert compute(named) == ("prod", {"metadata": {"name": "prod"}})
+    assert autoname("urn:a", "web") != autoname("urn:b", "web")
+
+
+def test_generated_values_are_stable_follow_the_inputs_and_survive_a_rename() -> None:
+    password = "random:index/randomPassword:RandomPassword"
+    first = compute(_new(password, "pw", {"length": 40}))[1]["result"]
+    assert len(first) == 40
+    assert compute(_new(password, "pw", {"length": 40}))[1]["result"] == first
+    assert compute(_new(password, "pw", {"length": 40, "keepers": {"r": "2"}}))[1]["result"] != first
+    # A renamed resource with an alias to its earlier URN keeps the value it had there.
+    renamed = _new(password, "new-pw", {"length": 40}, identity=f"urn:pulumi:s::p::{password}::pw")
+    assert compute(renamed)[1]["result"] == first
+
+
+def test_an_unregistered_type_echoes_its_inputs() -> None:
+    assert compute(_new("example:index:Thing", "t", {"a": 1})) == ("t-id", {})
+
+
+# --- the stack file, as the engine passes it -------------------------------------------------------
+
+
+def test_the_stack_file_reaches_the_program_as_the_engine_passes_it(tmp_path: Path) -> None:
+    from offline_preview.stack_config import load_stack_config
+
     config = stack_values("staging")
     config["hft-frontend:sentryDsn"] = {"secure": "v1:ciphertext"}
     config["kubernetes:context"] = "staging"
-    project = project_with("engine", config)
-    loaded = load_stack_config(project, "engine", PROJECT)
+    (tmp_path / "Pulumi.engine.yaml").write_text(yaml.safe_dump({"config": config}))
+    loaded = load_stack_config(tmp_path, "engine", PROJECT)
     assert loaded.values["hft-frontend:sentryDsn"] == SECRET_PLACEHOLDER
     assert loaded.secret_keys == {"hft-frontend:sentryDsn"}
     assert loaded.values["kubernetes:context"] == "staging"
     assert json.loads(loaded.values["hft-frontend:app"])["replicas"] == 2
+    assert loaded.values["hft-frontend:environment"] == "staging"
+
+
+def test_the_preview_output_is_the_same_on_every_run() -> None:
+    config = engine_config("again", stack_values("staging"))
+    first, second = run_program(PROJECT_DIR, PROJECT, config), run_program(PROJECT_DIR, PROJECT, config)
+    assert json.dumps(stack_export(first)["deployment"]["resources"]) == json.dumps(
+        stack_export(second)["deployment"]["resources"]
+    )
+
+
+# --- the command and its files -------------------------------------------------------------------
 
 
 def test_the_command_writes_the_tree_manifests_state_and_verdicts(tmp_path: Path) -> None:
@@ -103,7 +167,55 @@ def test_the_command_writes_the_tree_manifests_state_and_verdicts(tmp_path: Path
     for path in (tmp_path / "manifests").glob("*.yaml"):
         obj = yaml.safe_load(path.read_text())
         assert {"apiVersion", "kind", "metadata"} <= set(obj)
-    state = json.loads((tmp_path / "stack.json").read_text())
-    assert state["version"] == 3
-    report = json.loads((tmp_path / "policy-report.json").read_text())
-    assert report["summary"]["mandatory"] == 0
+    assert json.loads((tmp_path / "stack.json").read_text())["version"] == 3
+    assert json.loads((tmp_path / "policy-report.json").read_text())["summary"]["mandatory"] == 0
+
+
+SENTRY_DSN = "https://feedfacecafe1234@sentry.example.com/7"
+
+
+def test_no_secret_appears_in_plain_text_in_anything_the_preview_prints_or_writes(
+    render_stack: Callable[..., Rendering], tmp_path: Path
+) -> None:
+    rendering = render_stack("production", {"hft-frontend:sentryDsn": Secret(SENTRY_DSN)})
+    secrets = secret_plaintexts(rendering)
+    assert SENTRY_DSN in secrets
+    assert len(secrets) >= 4  # the DSN, NEXTAUTH_SECRET, the private key's PEM lines
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        assert write_preview(rendering, tmp_path) == 0
+    written = {path: path.read_text() for path in tmp_path.rglob("*") if path.is_file()}
+    assert {p.name for p in written} >= {"stack.json", "policy-report.json", "secret-production-frontend-secrets.yaml"}
+    for secret in secrets:
+        assert secret not in printed.getvalue()
+        for path, text in written.items():
+            assert secret not in text, f"a secret value is in {path.name}"
+    # The Secret's keys stay readable; only the values are hidden.
+    secret_manifest = yaml.safe_load(written[tmp_path / "manifests" / "secret-production-frontend-secrets.yaml"])
+    assert secret_manifest["stringData"] == {
+        "JWT_SIGNING_PRIVATE_KEY": REDACTED,
+        "NEXTAUTH_SECRET": REDACTED,
+        "SENTRY_DSN": REDACTED,
+    }
+
+
+@pytest.mark.parametrize(("protect", "retain"), [(True, True), (True, False), (False, False)])
+def test_the_export_carries_protect_and_retain_on_delete(
+    pulumi_mocks: RecordingMonitor, protect: bool, retain: bool
+) -> None:
+    def program() -> None:
+        random.RandomPassword("kept", length=16, opts=pulumi.ResourceOptions(protect=protect, retain_on_delete=retain))
+
+    rendering = program_under_mocks(pulumi_mocks, program)
+    (state,) = [r for r in stack_export(rendering)["deployment"]["resources"] if r["urn"].endswith("::kept")]
+    assert state["protect"] is protect
+    # `pulumi stack export` writes retainOnDelete only when it is set.
+    assert state.get("retainOnDelete", False) is retain
+
+
+def test_manifests_are_written_afresh(tmp_path: Path) -> None:
+    (tmp_path / "stale.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "stale.yaml").write_text("kind: Stale\n")
+    written = write_manifests(render("staging"), tmp_path)
+    assert not (tmp_path / "stale.yaml").exists()
+    assert len(written) == len(list(tmp_path.glob("*.yaml")))

@@ -17,7 +17,7 @@ import pytest
 
 from offline_preview.engine import UNKNOWN, RecordingMonitor, Rendering
 from offline_preview.policy_eval import Violation, evaluate_rendering
-from tests.policy_support import program_under_mocks
+from tests.support.policies import program_under_mocks
 
 with warnings.catch_warnings():
     # pulumi-aws 7 warns, as it imports the s3 module, about the V2 resources it keeps as aliases.

@@ -13,7 +13,7 @@ import pytest
 
 from offline_preview.engine import RecordingMonitor, Rendering
 from offline_preview.policy_eval import Violation, evaluate_rendering
-from tests.policy_support import program_under_mocks
+from tests.support.policies import program_under_mocks
 
 with warnings.catch_warnings():
     # pulumi-cloudflare imports all its resources at once, and warns about each deprecated one.

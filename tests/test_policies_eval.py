@@ -24,8 +24,8 @@ from offline_preview.policy_eval import (
 )
 from offline_preview.render import stack_export
 from policies import pack
-from tests.conftest import PROJECT, STACKS, render
-from tests.policy_support import STACK, evaluate, fired, rendered
+from tests.support.policies import STACK, evaluate, fired, rendered
+from tests.support.stacks import PROJECT, STACKS, render
 
 PRIVILEGED = "pss-baseline-privileged"
 
@@ -47,7 +47,7 @@ def broken_production() -> Rendering:
 
 
 def privileged_deployment() -> Registration:
-    deployment = rendered("kubernetes:apps/v1:Deployment", "hft-frontend")
+    deployment = rendered("kubernetes:apps/v1:Deployment", "hft-frontend-deployment")
     deployment.inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
     return deployment
 
@@ -94,7 +94,7 @@ def test_only_a_version_3_deployment_is_read() -> None:
 
 
 def secret_image(image: str) -> Registration:
-    deployment = rendered("kubernetes:apps/v1:Deployment", "hft-frontend")
+    deployment = rendered("kubernetes:apps/v1:Deployment", "hft-frontend-deployment")
     container = deployment.inputs["spec"]["template"]["spec"]["containers"][0]
     container["image"] = {SIG: SECRET_SIG, "value": image}
     return deployment
@@ -138,7 +138,7 @@ def test_an_exemption_skips_only_its_resource_and_policy() -> None:
     deployment.inputs["spec"]["template"]["spec"]["hostNetwork"] = True
     config = {
         PRIVILEGED: {"exemptions": ["someone-else"]},
-        "pss-baseline-host-namespaces": {"exemptions": ["hft-frontend"]},
+        "pss-baseline-host-namespaces": {"exemptions": ["hft-frontend-deployment"]},
     }
     assert [v.policy_name for v in evaluate(deployment, config=config)] == [PRIVILEGED]
 
@@ -198,7 +198,7 @@ def test_format_violations_looks_like_the_preview() -> None:
     text = format_violations(violations)
     lines = text.splitlines()
     assert lines[:2] == ["Policies:", f"    ❌ {pack.NAME}@v{pack_version()} (local: policies)"]
-    assert f"        - [mandatory]  {PRIVILEGED}  (kubernetes:apps/v1:Deployment: hft-frontend)" in lines
+    assert f"        - [mandatory]  {PRIVILEGED}  (kubernetes:apps/v1:Deployment: hft-frontend-deployment)" in lines
     first_line_of_message = violations[0].message.splitlines()[0]
     assert f"          {first_line_of_message}" in lines
     assert format_violations([]).splitlines()[1] == f"    ✅ {pack.NAME}@v{pack_version()} (local: policies)"

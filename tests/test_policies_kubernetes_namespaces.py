@@ -10,20 +10,20 @@ import pytest
 from offline_preview.engine import Registration, Rendering
 from offline_preview.policy_eval import evaluate_export
 from offline_preview.render import stack_export
-from tests.conftest import PROJECT
-from tests.policy_support import STACK, evaluate, fired, messages, rendered
+from tests.support.policies import STACK, evaluate, fired, messages, rendered
+from tests.support.stacks import PROJECT
 
 PSA = "pod-security.kubernetes.io/enforce"
-# The app's objects, by the names operators know them.
+# The app's objects, by their logical names.
 NAMESPACED = [
-    ("kubernetes:core/v1:ConfigMap", "frontend-config"),
-    ("kubernetes:apps/v1:Deployment", "hft-frontend"),
+    ("kubernetes:core/v1:ConfigMap", "hft-frontend-config"),
+    ("kubernetes:apps/v1:Deployment", "hft-frontend-deployment"),
     ("kubernetes:core/v1:Service", "hft-frontend-service"),
 ]
 
 
 def restricted_namespace() -> Registration:
-    namespace = rendered("kubernetes:core/v1:Namespace", "namespace")
+    namespace = rendered("kubernetes:core/v1:Namespace", "security-baseline-namespace")
     namespace.inputs["metadata"].setdefault("labels", {})[PSA] = "restricted"
     return namespace
 
@@ -71,8 +71,8 @@ def test_an_object_in_default_fails(type_: str, name: str) -> None:
 def test_an_object_without_a_namespace_fails(type_: str, name: str) -> None:
     resource = rendered(type_, name)
     del resource.inputs["metadata"]["namespace"]
-    kind = resource.inputs["kind"]
-    assert f'{kind} "{name}": no metadata.namespace, so it lands in default.' in messages(
+    kind, object_name = resource.inputs["kind"], resource.inputs["metadata"]["name"]
+    assert f'{kind} "{object_name}": no metadata.namespace, so it lands in default.' in messages(
         evaluate(resource), "no-default-namespace"
     )
 
@@ -82,7 +82,7 @@ def test_cluster_scoped_objects_need_no_namespace() -> None:
 
 
 def _custom_resource(kind: str) -> Registration:
-    resource = rendered("kubernetes:core/v1:ConfigMap", "frontend-config")
+    resource = rendered("kubernetes:core/v1:ConfigMap", "hft-frontend-config")
     resource.type = f"kubernetes:external-secrets.io/v1:{kind}"
     resource.urn = resource.urn.replace("kubernetes:core/v1:ConfigMap", resource.type)
     resource.inputs = {"apiVersion": "external-secrets.io/v1", "kind": kind, "metadata": {"name": "vault"}, "spec": {}}
@@ -106,7 +106,7 @@ def _export_with_provider_namespace(resource: Registration, namespace: str) -> d
 
 
 def test_an_object_without_a_namespace_lands_in_its_providers_namespace() -> None:
-    config_map = rendered("kubernetes:core/v1:ConfigMap", "frontend-config")
+    config_map = rendered("kubernetes:core/v1:ConfigMap", "hft-frontend-config")
     del config_map.inputs["metadata"]["namespace"]
     assert fired(evaluate_export(_export_with_provider_namespace(config_map, STACK)), "no-default-namespace") == []
     assert fired(evaluate_export(_export_with_provider_namespace(config_map, "default")), "no-default-namespace")

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from offline_preview.engine import RecordingMonitor, Registration
-from tests.policy_support import evaluate, fired, program_under_mocks, rendered
+from tests.support.policies import evaluate, fired, program_under_mocks, rendered
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 

@@ -14,14 +14,14 @@ from offline_preview.engine import SECRET_SIG, SIG, Registration, Rendering
 from offline_preview.policy_eval import evaluate_export
 from offline_preview.render import stack_export
 from policies.kubernetes_secrets import remediate_secret_data
-from tests.conftest import PROJECT
-from tests.policy_support import STACK, evaluate, fired, rendered
+from tests.support.policies import STACK, evaluate, fired, rendered
+from tests.support.stacks import PROJECT
 
 POLICY = "kubernetes-secret-data-secret"
 
 
 def secret() -> Registration:
-    return rendered("kubernetes:core/v1:Secret", "frontend-secrets")
+    return rendered("kubernetes:core/v1:Secret", "hft-frontend-secret")
 
 
 def plaintext(value: dict[str, Any]) -> Any:

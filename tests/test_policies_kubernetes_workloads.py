@@ -16,7 +16,7 @@ import pytest
 
 from offline_preview.engine import Registration
 from policies.kubernetes_workloads import POLICIES, image_reference
-from tests.policy_support import evaluate, messages, rendered
+from tests.support.policies import evaluate, messages, rendered
 
 WORKLOAD_POLICIES = {policy.name for policy in POLICIES}
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -36,7 +36,7 @@ def compliant_deployment() -> Registration:
     The rendered Deployment already complies; setting the fields here keeps each case below about the one
     property it breaks, whatever the program changes elsewhere.
     """
-    deployment = rendered(DEPLOYMENT, "hft-frontend")
+    deployment = rendered(DEPLOYMENT, "hft-frontend-deployment")
     pod = template(deployment)["spec"]
     pod["automountServiceAccountToken"] = False
     pod.setdefault("securityContext", {}).update(runAsNonRoot=True, seccompProfile={"type": "RuntimeDefault"})

@@ -30,8 +30,8 @@ from policies import (
     pack,
 )
 from policies.common import EXEMPTIONS
-from tests.conftest import PROJECT, PROJECT_DIR
-from tests.policy_support import STACK, evaluate
+from tests.support.policies import STACK, evaluate
+from tests.support.stacks import PROJECT, PROJECT_DIR
 
 POLICY_DIR = PROJECT_DIR / "policies"
 PROJECT_FILE = yaml.safe_load((POLICY_DIR / "PulumiPolicy.yaml").read_text())

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from offline_preview.policy_eval import evaluate_rendering
-from tests.conftest import STACKS, render, run_preview, stack_values
+from tests.support.stacks import STACKS, render, run_preview, stack_values, write_project
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -26,11 +25,11 @@ def _preview(project: Path, stack: str, *extra: str) -> subprocess.CompletedProc
 
 
 def test_the_preview_writes_the_verdicts_and_fails_on_a_mandatory_one(
-    project_with: Callable[..., Path], tmp_path_factory: pytest.TempPathFactory
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     config = stack_values("staging")
     config["hft-frontend:app"]["service"] = {"type": "LoadBalancer"}
-    project = project_with("public", config)
+    project = write_project(tmp_path, "public", config)
 
     advisory = _preview(project, "public")
     assert advisory.returncode == 0, advisory.stderr

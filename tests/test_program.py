@@ -4,22 +4,46 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
-from offline_preview.engine import SECRET_SIG, SIG, Registration, is_secret, run_program
+from offline_preview.engine import SECRET_SIG, SIG, ProgramError, Registration, Rendering, is_secret
 from offline_preview.render import stack_export
-from offline_preview.stack_config import load_stack_config
-from tests.conftest import PROJECT, PROJECT_DIR, STACKS, find, manifests, render, stack_values
-from tests.crd_schemas import served_kinds
-from tests.crd_schemas import validate as validate_custom_resource
+from tests.support.crd_schemas import served_kinds
+from tests.support.crd_schemas import validate as validate_custom_resource
+from tests.support.pulumi_schemas import deployment_validator
+from tests.support.stacks import STACKS, Secret, find, manifests, render, secret_plaintexts
 
-SCHEMAS = PROJECT_DIR.parent / "shared" / "schemas" / "pulumi"
+SENTRY_DSN = "https://0123456789abcdef@sentry.example.com/42"
+
+# Every resource of the stacks as the last landed version registered it (its URN without the
+# `urn:pulumi:<stack>::hft-frontend::` prefix; {env} is the stack). Each must be the URN, or an
+# alias, of a resource the program registers now, or `pulumi up` would replace it.
+EARLIER_URNS = [
+    "hft:index:FrontendApp::hft-frontend",
+    "hft:index:FrontendApp$random:index/randomPassword:RandomPassword::nextauth-secret",
+    "hft:index:FrontendApp$tls:index/privateKey:PrivateKey::jwt-signing-key",
+    "hft:index:Observability::observability",
+    "hft:index:SecurityBaseline::security-baseline",
+    "hft:index:SecurityBaseline$kubernetes:core/v1:Namespace::namespace",
+    "kubernetes:core/v1:Namespace::namespace",
+    "hft:index:FrontendApp$kubernetes:core/v1:ConfigMap::frontend-config",
+    "hft:index:FrontendApp$kubernetes:core/v1:Secret::frontend-secrets",
+    "hft:index:FrontendApp$kubernetes:core/v1:Service::hft-frontend-service",
+    "hft:index:FrontendApp$kubernetes:core/v1:ServiceAccount::hft-frontend-sa",
+    "hft:index:FrontendApp$kubernetes:apps/v1:Deployment::hft-frontend",
+    "hft:index:FrontendApp$kubernetes:policy/v1:PodDisruptionBudget::hft-frontend-pdb",
+    "hft:index:Observability$kubernetes:core/v1:ConfigMap::hft-frontend-{env}-dashboard",
+    "hft:index:Observability$kubernetes:monitoring.coreos.com/v1:PrometheusRule::hft-frontend-alerts",
+    "hft:index:Observability$kubernetes:monitoring.coreos.com/v1:ServiceMonitor::hft-frontend-metrics",
+    "hft:index:SecurityBaseline$kubernetes:core/v1:LimitRange::hft-frontend-limits",
+    "hft:index:SecurityBaseline$kubernetes:core/v1:ResourceQuota::hft-frontend-quota",
+    "hft:index:SecurityBaseline$kubernetes:networking.k8s.io/v1:NetworkPolicy::default-deny-all",
+    "hft:index:SecurityBaseline$kubernetes:networking.k8s.io/v1:NetworkPolicy::hft-frontend-egress",
+    "hft:index:SecurityBaseline$kubernetes:networking.k8s.io/v1:NetworkPolicy::hft-frontend-ingress",
+]
 
 
 def pod_template(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -28,28 +52,6 @@ def pod_template(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
-
-
-def secret_plaintexts(registrations: list[Registration]) -> set[str]:
-    """Every string that sits inside a secret marker in the recorded state."""
-    found: set[str] = set()
-
-    def collect(value: Any, inside: bool) -> None:
-        if is_secret(value):
-            collect(value["value"], True)
-        elif isinstance(value, dict):
-            for item in value.values():
-                collect(item, inside)
-        elif isinstance(value, list):
-            for item in value:
-                collect(item, inside)
-        elif inside and isinstance(value, str) and len(value) >= 8:
-            found.add(value)
-
-    for reg in registrations:
-        collect(reg.inputs, False)
-        collect(reg.outputs, False)
-    return found
 
 
 # --- what each stack contains ------------------------------------------------------------------
@@ -246,15 +248,12 @@ def test_the_hpa_targets_the_deployment_with_the_seed_behaviour() -> None:
     assert hpa["behavior"]["scaleUp"]["policies"] == [{"type": "Percent", "value": 50, "periodSeconds": 60}]
 
 
-def test_the_service_is_cluster_internal_unless_the_stack_asks(project_with: Callable[..., Path]) -> None:
+def test_the_service_is_cluster_internal_unless_the_stack_asks(render_stack: Callable[..., Rendering]) -> None:
     service = find(manifests("production"), "Service")
     assert service["spec"]["type"] == "ClusterIP"
     assert not service["metadata"].get("annotations")
 
-    config = stack_values("staging")
-    config["hft-frontend:app"]["service"] = {"type": "LoadBalancer"}
-    project = project_with("lb", config)
-    rendering = run_program(project, PROJECT, load_stack_config(project, "lb", PROJECT))
+    rendering = render_stack("staging", {"hft-frontend:app": {"service": {"type": "LoadBalancer"}}})
     (registration,) = rendering.by_type("kubernetes:core/v1:Service")
     assert registration.inputs["spec"]["type"] == "LoadBalancer"
     assert registration.inputs["metadata"]["annotations"] == {
@@ -280,7 +279,7 @@ def test_the_configmap_holds_the_public_settings_and_no_secret(stack: str) -> No
         "NEXT_TELEMETRY_DISABLED",
     }
     assert not {"NEXTAUTH_SECRET", "JWT_SIGNING_PRIVATE_KEY", "SENTRY_DSN"} & set(data)
-    secrets = secret_plaintexts(render(stack).registrations)
+    secrets = secret_plaintexts(render(stack))
     assert secrets, "the recorded state holds secret values to look for"
     assert not any(secret in value for secret in secrets for value in data.values())
 
@@ -301,21 +300,17 @@ def test_generated_secrets_are_pulumi_secrets(stack: str) -> None:
     assert is_secret(key.outputs["privateKeyPemPkcs8"])
 
 
-def test_a_sentry_dsn_secret_reaches_the_secret_and_stays_secret(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:sentryDsn"] = {"secure": "v1:AAAAbase64ciphertext"}
-    project = project_with("sentry", config)
-    rendering = run_program(project, PROJECT, load_stack_config(project, "sentry", PROJECT))
+def test_a_sentry_dsn_secret_reaches_the_secret_and_stays_secret(render_stack: Callable[..., Rendering]) -> None:
+    rendering = render_stack("staging", {"hft-frontend:sentryDsn": Secret(SENTRY_DSN)})
     (secret,) = rendering.by_type("kubernetes:core/v1:Secret")
     assert is_secret(secret.inputs["stringData"])
-    assert secret.inputs["stringData"]["value"]["SENTRY_DSN"].startswith("[offline-preview:")
+    assert secret.inputs["stringData"]["value"]["SENTRY_DSN"] == SENTRY_DSN
+    assert SENTRY_DSN not in json.dumps(stack_export(rendering))
+    assert SENTRY_DSN not in json.dumps(manifests(rendering))
 
 
-def test_rotation_replaces_the_generated_secrets_and_rolls_the_pods(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:app"]["secretRotation"] = 2
-    project = project_with("rotated", config)
-    rotated = run_program(project, PROJECT, load_stack_config(project, "rotated", PROJECT))
+def test_rotation_replaces_the_generated_secrets_and_rolls_the_pods(render_stack: Callable[..., Rendering]) -> None:
+    rotated = render_stack("staging", {"hft-frontend:app": {"secretRotation": 2}})
     original = render("staging")
 
     def first(rendering: Any, type_: str) -> Registration:
@@ -334,11 +329,8 @@ def test_rotation_replaces_the_generated_secrets_and_rolls_the_pods(project_with
     assert checksum(original) != checksum(rotated)
 
 
-def test_a_configmap_change_rolls_the_pods(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:app"]["features"]["debugPanel"] = True
-    project = project_with("debug", config)
-    changed = run_program(project, PROJECT, load_stack_config(project, "debug", PROJECT))
+def test_a_configmap_change_rolls_the_pods(render_stack: Callable[..., Rendering]) -> None:
+    changed = render_stack("staging", {"hft-frontend:app": {"features": {"debugPanel": True}}})
 
     def annotations(rendering: Any) -> dict[str, str]:
         deployment = rendering.by_type("kubernetes:apps/v1:Deployment")[0]
@@ -348,22 +340,77 @@ def test_a_configmap_change_rolls_the_pods(project_with: Callable[..., Path]) ->
     assert annotations(changed)["checksum/secret"] == annotations(render("staging"))["checksum/secret"]
 
 
+# --- renames keep state -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_earlier_resource_is_carried_over_by_its_urn_or_an_alias(stack: str) -> None:
+    resources = stack_export(render(stack))["deployment"]["resources"]
+    known = {r["urn"] for r in resources} | {alias for r in resources for alias in r.get("aliases", [])}
+    earlier = {f"urn:pulumi:{stack}::hft-frontend::{urn.format(env=stack)}" for urn in EARLIER_URNS}
+    if stack == "production":
+        earlier.add(
+            "urn:pulumi:production::hft-frontend::"
+            "hft:index:FrontendApp$kubernetes:autoscaling/v2:HorizontalPodAutoscaler::hft-frontend-hpa"
+        )
+    assert sorted(earlier - known) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_children_are_named_from_their_component(stack: str) -> None:
+    rendering = render(stack)
+    components = {r.urn: r.name for r in rendering.registrations if r.type.startswith("hft:index:")}
+    children = [r for r in rendering.registrations if r.parent in components]
+    assert len(children) >= 14
+    for child in children:
+        assert child.name.startswith(f"{components[child.parent]}-"), child.urn
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_live_objects_keep_their_kubernetes_names(stack: str) -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for o in manifests(stack)}
+    assert {
+        ("ConfigMap", "frontend-config"),
+        ("Secret", "frontend-secrets"),
+        ("ServiceAccount", "hft-frontend-sa"),
+        ("Deployment", "hft-frontend"),
+        ("Service", "hft-frontend-service"),
+        ("PodDisruptionBudget", "hft-frontend-pdb"),
+        ("ResourceQuota", "hft-frontend-quota"),
+        ("LimitRange", "hft-frontend-limits"),
+        ("NetworkPolicy", "default-deny-all"),
+        ("NetworkPolicy", "hft-frontend-ingress"),
+        ("NetworkPolicy", "hft-frontend-egress"),
+        ("ServiceMonitor", "hft-frontend-metrics"),
+        ("PrometheusRule", "hft-frontend-alerts"),
+        ("ConfigMap", f"hft-frontend-{stack}-dashboard"),
+        ("Namespace", stack),
+    } <= names
+
+
+# --- secrets in the stack's config ---------------------------------------------------------------
+
+
+def test_a_secret_inside_a_key_whose_fields_may_not_hold_one_fails_with_one_line(
+    render_stack: Callable[..., Rendering],
+) -> None:
+    header = {"name": "Authorization", "value": Secret("Bearer s3cr3t-probe-token")}
+    overrides = {"hft-frontend:app": {"probes": {"liveness": {"httpHeaders": [header]}}}}
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", overrides)
+    message = str(error.value)
+    assert message.startswith("Pulumi.staging.yaml: hft-frontend:app: is a secret")
+    assert "s3cr3t" not in message
+    assert "\n" not in message
+
+
 # --- the state export --------------------------------------------------------------------------
-
-
-def _validator() -> Draft202012Validator:
-    resources = [json.loads(p.read_text()) for p in SCHEMAS.glob("*.json")]
-    registry: Registry = Registry().with_resources(
-        (schema["$id"], Resource.from_contents(schema)) for schema in resources
-    )
-    deployments = json.loads((SCHEMAS / "deployments.json").read_text())
-    return Draft202012Validator(deployments, registry=registry)
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_stack_export_is_valid_pulumi_state(stack: str) -> None:
     export = stack_export(render(stack))
-    errors = sorted(_validator().iter_errors(export), key=lambda e: list(e.path))
+    errors = sorted(deployment_validator().iter_errors(export), key=lambda e: list(e.path))
     assert not errors, errors[0].message
     assert export["version"] == 3
     resources = export["deployment"]["resources"]
@@ -382,14 +429,14 @@ def test_stack_export_is_valid_pulumi_state(stack: str) -> None:
 def test_the_schema_validator_rejects_a_broken_export() -> None:
     export = stack_export(render("staging"))
     export["deployment"]["resources"][1]["protect"] = "yes"
-    assert list(_validator().iter_errors(export))
+    assert list(deployment_validator().iter_errors(export))
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_secret_is_plaintext_in_the_export(stack: str) -> None:
     rendering = render(stack)
     text = json.dumps(stack_export(rendering))
-    secrets = secret_plaintexts(rendering.registrations)
+    secrets = secret_plaintexts(rendering)
     assert len(secrets) >= 3  # NEXTAUTH_SECRET, the private key PEMs
     for secret in secrets:
         assert secret not in text
@@ -455,11 +502,8 @@ def test_the_service_monitor_and_rules_point_at_the_rendered_service(stack: str)
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
 
 
-def test_observability_can_be_turned_off(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:observability"] = {"enabled": False}
-    project = project_with("bare", config)
-    rendering = run_program(project, PROJECT, load_stack_config(project, "bare", PROJECT))
+def test_observability_can_be_turned_off(render_stack: Callable[..., Rendering]) -> None:
+    rendering = render_stack("staging", {"hft-frontend:observability": {"enabled": False}})
     types = {r.type for r in rendering.registrations}
     assert "hft:index:Observability" not in types
     assert not {t for t in types if "monitoring.coreos.com" in t}

@@ -7,19 +7,14 @@ import re
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.validators import validator_for
 
-from tests.conftest import PROJECT_DIR, STACKS
-
-SCHEMAS = PROJECT_DIR.parent / "shared" / "schemas" / "pulumi"
+from tests.support.pulumi_schemas import project_validator
+from tests.support.stacks import PROJECT_DIR, STACKS
 
 
 def test_pulumi_yaml_is_a_valid_project_that_runs_in_the_locked_virtualenv() -> None:
     project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
-    schema = json.loads((SCHEMAS / "project.json").read_text())
-    validator_cls = validator_for(schema, default=Draft202012Validator)
-    errors = list(validator_cls(schema).iter_errors(project))
+    errors = list(project_validator().iter_errors(project))
     assert not errors, errors[0].message
     assert project["name"] == "hft-frontend"
     assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
@@ -29,10 +24,8 @@ def test_pulumi_yaml_is_a_valid_project_that_runs_in_the_locked_virtualenv() -> 
 
 
 def test_the_schema_check_can_fail() -> None:
-    schema = json.loads((SCHEMAS / "project.json").read_text())
-    validator_cls = validator_for(schema, default=Draft202012Validator)
-    assert list(validator_cls(schema).iter_errors({"runtime": "python"}))  # no name
-    assert list(validator_cls(schema).iter_errors({"name": "hft-frontend", "runtime": 5}))
+    assert list(project_validator().iter_errors({"runtime": "python"}))  # no name
+    assert list(project_validator().iter_errors({"name": "hft-frontend", "runtime": 5}))
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -1,72 +1,18 @@
 """SecurityBaseline: the namespace's PSA labels, NetworkPolicies (evaluated, not just read), RBAC,
-quota and limits, as the whole program renders them."""
+quota and limits: as pure specs over several workloads, and as the whole program renders them."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from components.settings import quantity_value, scale_quantity
-from offline_preview.engine import run_program
-from offline_preview.render import kubernetes_objects
-from offline_preview.stack_config import load_stack_config
-from tests.conftest import PROJECT, STACKS, find, manifests, render, stack_values
-
-# --- a small NetworkPolicy evaluator (the semantics of networking.k8s.io/v1) --------------------
-
-
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
-
-
-def _peer_matches(peer: dict[str, Any], namespace: str | None, ip: str | None) -> bool:
-    if "ipBlock" in peer:
-        if ip is None:
-            return False
-        block = peer["ipBlock"]
-        address = ipaddress.ip_address(ip)
-        inside = address in ipaddress.ip_network(block["cidr"])
-        return inside and not any(address in ipaddress.ip_network(c) for c in block.get("except", []))
-    if "namespaceSelector" in peer:
-        # Namespaces carry kubernetes.io/metadata.name = their name, set by the API server.
-        return namespace is not None and _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
-    return False
-
-
-def _port_matches(ports: list[dict[str, Any]] | None, port: int, protocol: str) -> bool:
-    return not ports or any(p["port"] == port and p.get("protocol", "TCP") == protocol for p in ports)
-
-
-def allowed(
-    objects: list[dict[str, Any]],
-    direction: str,
-    pod_labels: dict[str, str],
-    port: int,
-    protocol: str = "TCP",
-    namespace: str | None = None,
-    ip: str | None = None,
-) -> bool:
-    """Whether the app's pod may send (Egress) or receive (Ingress) this traffic."""
-    policies = [
-        o["spec"]
-        for o in objects
-        if o["kind"] == "NetworkPolicy"
-        and _selects(o["spec"]["podSelector"], pod_labels)
-        and direction in o["spec"]["policyTypes"]
-    ]
-    if not policies:
-        return True  # no policy isolates the pod in this direction
-    rules_key, peers_key = ("egress", "to") if direction == "Egress" else ("ingress", "from")
-    return any(
-        (not rule.get(peers_key) or any(_peer_matches(p, namespace, ip) for p in rule[peers_key]))
-        and _port_matches(rule.get("ports"), port, protocol)
-        for policy in policies
-        for rule in policy.get(rules_key, [])
-    )
+from components.k8s import WorkloadProfile, quantity_value, scale_quantity, sum_quantities
+from components.security_baseline import Egress, egress_spec, ingress_spec, limit_range_spec, quota_spec
+from offline_preview.engine import Rendering
+from tests.support.network_policies import allowed
+from tests.support.stacks import STACKS, find, manifests, render
 
 
 def pod_labels(objects: list[dict[str, Any]]) -> dict[str, str]:
@@ -86,25 +32,25 @@ def test_the_namespace_enforces_restricted_pod_security(stack: str) -> None:
     assert labels["environment"] == stack
 
 
-def test_the_pss_version_is_a_stack_value(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:cluster"] = {"kubernetesVersion": "1.34"}
-    project = project_with("newer", config)
-    rendering = run_program(project, PROJECT, load_stack_config(project, "newer", PROJECT))
+def test_the_pss_version_is_a_stack_value(render_stack: Callable[..., Rendering]) -> None:
+    rendering = render_stack("staging", {"hft-frontend:cluster": {"kubernetesVersion": "1.34"}})
     (namespace,) = rendering.by_type("kubernetes:core/v1:Namespace")
     assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce-version"] == "v1.34"
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_baseline_takes_the_namespace_over_without_replacing_it(stack: str) -> None:
+def test_the_baseline_keeps_the_namespace_through_both_of_its_earlier_urns(stack: str) -> None:
     rendering = render(stack)
     (namespace,) = rendering.by_type("kubernetes:core/v1:Namespace")
     (baseline,) = rendering.by_type("hft:index:SecurityBaseline")
     assert namespace.parent == baseline.urn
-    # Where the foundation created it: at the stack's top level, logical name "namespace".
-    foundation_urn = f"urn:pulumi:{stack}::hft-frontend::kubernetes:core/v1:Namespace::namespace"
-    assert foundation_urn in namespace.aliases
-    assert namespace.urn != foundation_urn
+    assert namespace.name == "security-baseline-namespace"
+    # The foundation created it at the stack's top level, then the baseline took it over under the
+    # same name: replacing a namespace deletes everything in it.
+    assert set(namespace.aliases) == {
+        f"urn:pulumi:{stack}::hft-frontend::kubernetes:core/v1:Namespace::namespace",
+        f"urn:pulumi:{stack}::hft-frontend::hft:index:SecurityBaseline$kubernetes:core/v1:Namespace::namespace",
+    }
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -165,13 +111,15 @@ def test_the_evaluator_sees_a_missing_deny() -> None:
     assert allowed(objects, "Egress", pod_labels(objects), 443, ip="169.254.169.254")
 
 
-def test_namespaces_and_ports_are_stack_values(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:cluster"] = {"ingressNamespace": "gateway-system"}
-    config["hft-frontend:security"] = {"backendApi": {"namespace": "trading-api", "port": 9443}}
-    project = project_with("custom", config)
-    rendering = run_program(project, PROJECT, load_stack_config(project, "custom", PROJECT))
-    objects = [obj for _, obj in kubernetes_objects(rendering)]
+def test_namespaces_and_ports_are_stack_values(render_stack: Callable[..., Rendering]) -> None:
+    rendering = render_stack(
+        "staging",
+        {
+            "hft-frontend:cluster": {"ingressNamespace": "gateway-system"},
+            "hft-frontend:security": {"backendApi": {"namespace": "trading-api", "port": 9443}},
+        },
+    )
+    objects = manifests(rendering)
     labels = pod_labels(objects)
     assert allowed(objects, "Ingress", labels, 3000, namespace="gateway-system")
     assert not allowed(objects, "Ingress", labels, 3000, namespace="ingress-nginx")
@@ -189,11 +137,8 @@ def test_the_app_gets_no_kubernetes_api_access(stack: str) -> None:
     assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
-def test_the_optional_role_reads_only_the_apps_own_config(project_with: Callable[..., Path]) -> None:
-    config = stack_values("staging")
-    config["hft-frontend:security"] = {"apiReadOwnConfig": True}
-    project = project_with("rbac", config)
-    rendering = run_program(project, PROJECT, load_stack_config(project, "rbac", PROJECT))
+def test_the_optional_role_reads_only_the_apps_own_config(render_stack: Callable[..., Rendering]) -> None:
+    rendering = render_stack("staging", {"hft-frontend:security": {"apiReadOwnConfig": True}})
     (role,) = rendering.by_type("kubernetes:rbac.authorization.k8s.io/v1:Role")
     assert role.inputs["rules"] == [
         {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["frontend-config"], "verbs": ["get"]},
@@ -252,3 +197,76 @@ def test_the_limit_range_defaults_match_the_app(stack: str) -> None:
 )
 def test_scale_quantity(quantity: str, factor: int, expected: str) -> None:
     assert scale_quantity(quantity, factor) == expected
+
+
+@pytest.mark.parametrize(
+    ("quantities", "expected"),
+    [(["1Gi", "2Gi"], "3Gi"), (["1Gi", "512Mi"], "1536Mi"), (["1", "500m"], "1500m"), (["22"], "22"), ([], "0")],
+)
+def test_sum_quantities_is_exact(quantities: list[str], expected: str) -> None:
+    assert sum_quantities(quantities) == expected
+    assert quantity_value(expected) == sum((quantity_value(q) for q in quantities), quantity_value("0"))
+
+
+def _workload(name: str, peak: int, requests: dict[str, str], limits: dict[str, str], lbs: int = 0) -> WorkloadProfile:
+    return WorkloadProfile(
+        name=name,
+        pod_labels={"app.kubernetes.io/name": name},
+        ports=(3000,),
+        peak_pods=peak,
+        pod_requests=requests,
+        pod_limits=limits,
+        load_balancers=lbs,
+        service_account=f"{name}-sa",
+    )
+
+
+WEB = _workload("web", 5, {"cpu": "500m", "memory": "1Gi"}, {"cpu": "1", "memory": "2Gi"}, lbs=1)
+WORKER = _workload(
+    "worker", 3, {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "1Gi"}, {"cpu": "2", "memory": "512Mi"}
+)
+
+
+def test_the_quota_is_the_sum_of_the_workloads_peaks() -> None:
+    spec: Any = quota_spec([WEB, WORKER])
+    assert spec["hard"] == {
+        "pods": "8",
+        "requests.cpu": "3250m",  # 5 x 500m + 3 x 250m
+        "requests.memory": "5888Mi",  # 5 x 1Gi + 3 x 256Mi
+        "requests.ephemeral-storage": "3Gi",
+        "limits.cpu": "11",  # 5 x 1 + 3 x 2
+        "limits.memory": "11776Mi",  # 5 x 2Gi + 3 x 512Mi
+        "services.loadbalancers": "1",
+        "services.nodeports": "0",
+    }
+
+
+def test_the_limit_range_admits_the_largest_workloads_containers() -> None:
+    spec: Any = limit_range_spec([WEB, WORKER])
+    (limits,) = spec["limits"]
+    assert limits["default"] == {"cpu": "2", "memory": "2Gi"}
+    assert limits["default_request"] == {"cpu": "500m", "memory": "1Gi", "ephemeral-storage": "1Gi"}
+    assert limits["max"] == {"cpu": "2", "memory": "2Gi"}
+
+
+def test_each_workload_gets_its_own_ingress_and_egress_rules() -> None:
+    egress = Egress(
+        dns_namespace="dns", dns_port=5353, https_port=8443, denied_cidrs=("10.0.0.0/8",), services=(("db", 5432),)
+    )
+    ingress: Any = ingress_spec(WORKER, ["gateway", "monitoring"])
+    assert ingress["pod_selector"] == {"match_labels": {"app.kubernetes.io/name": "worker"}}
+    assert [p["namespace_selector"]["match_labels"] for p in ingress["ingress"][0]["from_"]] == [
+        {"kubernetes.io/metadata.name": "gateway"},
+        {"kubernetes.io/metadata.name": "monitoring"},
+    ]
+    spec: Any = egress_spec(WORKER, egress)
+    rules = spec["egress"]
+    assert rules[0]["ports"] == [{"protocol": "UDP", "port": 5353}, {"protocol": "TCP", "port": 5353}]
+    assert rules[1] == {
+        "to": [{"ip_block": {"cidr": "0.0.0.0/0", "except_": ["10.0.0.0/8"]}}],
+        "ports": [{"protocol": "TCP", "port": 8443}],
+    }
+    assert rules[2] == {
+        "to": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "db"}}}],
+        "ports": [{"protocol": "TCP", "port": 5432}],
+    }

@@ -1,4 +1,4 @@
-"""Strict validation of custom resources against the CRDs in `../shared/crds`.
+"""Strict validation of custom resources against the vendored CRDs (`schemas/crds`).
 
 The API server, with strict field validation (`kubectl apply --validate=strict`, server-side apply),
 rejects what the CRD's schema does not declare; a plain JSON-schema check would accept it, because
@@ -14,7 +14,7 @@ server reads them:
   when the CRD is namespaced, valid label keys and values, string annotations.
 `x-kubernetes-validations` (CEL rules) are not evaluated.
 
-    from tests.crd_schemas import validate
+    from tests.support.crd_schemas import validate
     validate(service_monitor)          # raises CrdValidationError listing every problem
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft4Validator, ValidationError, validators
 
-CRD_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "crds"
+CRD_DIR = Path(__file__).resolve().parents[2] / "schemas" / "crds"
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

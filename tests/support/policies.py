@@ -14,7 +14,7 @@ import pulumi
 
 from offline_preview.engine import RecordingMonitor, Registration, Rendering, dependency_order
 from offline_preview.policy_eval import PolicyPackConfig, Violation, evaluate_rendering
-from tests.conftest import PROJECT, render
+from tests.support.stacks import PROJECT, render
 
 STACK = "production"
 
