@@ -5,11 +5,12 @@ import pulumi
 from components import frontend_app
 from components.frontend_app import FrontendApp, FrontendAppArgs
 from components.observability import Observability, ObservabilityArgs
+from components.routing import Routing, RoutingArgs
 from components.security_baseline import Egress, SecurityBaseline, SecurityBaselineArgs
 from components.settings import load_settings
 
 settings = load_settings()
-app, cluster, security = settings.app, settings.cluster, settings.security
+app, cluster, security, routing = settings.app, settings.cluster, settings.security, settings.routing
 
 baseline = SecurityBaseline(
     "security-baseline",
@@ -18,7 +19,8 @@ baseline = SecurityBaseline(
         environment=settings.environment,
         pod_security_version=cluster.kubernetes_version,
         workloads=[frontend_app.workload_profile(app.name, settings.environment, app)],
-        ingress_namespaces=[cluster.ingress_namespace, cluster.monitoring_namespace],
+        # The app port admits the routing proxies (the Gateway's or ingress-nginx's) and Prometheus only.
+        ingress_namespaces=[routing.proxy_namespace or settings.namespace, cluster.monitoring_namespace],
         egress=Egress.for_app(security, cluster),
         api_read_own_config=security.api_read_own_config,
         quota_name=security.resource_quota_name,
@@ -36,6 +38,19 @@ frontend = FrontendApp(
     ),
 )
 
+routes = Routing(
+    "routing",
+    RoutingArgs(
+        settings=routing,
+        hostnames=app.hostnames,
+        target=frontend.service_target,
+        namespace=settings.namespace,
+        endpoints=app.endpoints,
+    ),
+    # The routes and the certificate go into the namespace, which must exist first.
+    opts=pulumi.ResourceOptions(depends_on=[baseline]),
+)
+
 # Needs the prometheus-operator CRDs in the cluster; a stack without them sets observability.enabled: false.
 if settings.observability.enabled:
     Observability(
@@ -51,3 +66,7 @@ if settings.observability.enabled:
 pulumi.export("namespace", baseline.namespace.metadata.name)
 pulumi.export("deploymentName", frontend.deployment.metadata.name)
 pulumi.export("serviceName", frontend.service_name)
+pulumi.export("hostnames", routes.hostnames)
+if routes.address is not None:
+    # What the edge's DNS records point at: the Gateway's (or Ingress's) load balancer.
+    pulumi.export("originAddress", routes.address)

@@ -1,37 +1,128 @@
-"""Traffic into the cluster: Ingresses carry no configuration snippets, and a LoadBalancer Service (which
-bypasses the ingress layer: its TLS, WAF and rate limits) is flagged for review."""
+"""Traffic into the cluster: no object carries a configuration snippet, an Ingress serves its hosts
+over TLS only, a Gateway's plain-HTTP listener only redirects to HTTPS, and a LoadBalancer Service
+(which bypasses the ingress layer: its TLS, WAF and rate limits) is flagged for review."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy, Severity
+from pulumi_policy import (
+    EnforcementLevel,
+    Policy,
+    PolicyResource,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
 
-from policies.common import get, kubernetes_kind, resource_policy, show
+from policies.common import get, items, known, kubernetes_kind, resource_policy, show, stack_policy
 
 INGRESS_GROUPS = frozenset({"networking.k8s.io", "extensions"})
+INGRESS_NGINX = "nginx.ingress.kubernetes.io"
 # ingress-nginx's `*-snippet` (configuration-, server-, auth-, stream-, modsecurity-snippet) and NGINX
 # Inc.'s `*-snippets` annotations paste raw nginx configuration into the controller, which holds every
 # Secret the controller can read (CVE-2021-25742, CVE-2025-1974).
 SNIPPET_ANNOTATION = re.compile(r"-snippets?$")
 
 
-def check_ingress_snippets(args: ResourceValidationArgs) -> Iterator[str]:
-    group_kind = kubernetes_kind(args.resource_type)
-    if group_kind is None or group_kind[1] != "Ingress" or group_kind[0] not in INGRESS_GROUPS:
+def check_snippet_annotations(args: ResourceValidationArgs) -> Iterator[str]:
+    if kubernetes_kind(args.resource_type) is None:
         return
     annotations = get(args.props, "metadata", "annotations")
     if not isinstance(annotations, Mapping):
         return
-    name = show(get(args.props, "metadata", "name"))
+    subject = f"{get(args.props, 'kind')} {show(get(args.props, 'metadata', 'name'))}"
     for key in annotations:  # keys only: a value may be unknown during preview
         if SNIPPET_ANNOTATION.search(key):
             yield (
-                f"Ingress {name}: annotation {key} injects raw configuration into the ingress controller. "
+                f"{subject}: annotation {key} injects raw configuration into the ingress controller. "
                 "Remove it; express the behaviour with the controller's dedicated annotations, or move the route "
                 "to a Gateway API HTTPRoute filter."
             )
+
+
+def _is_ingress(resource_type: str) -> bool:
+    group_kind = kubernetes_kind(resource_type)
+    return group_kind is not None and group_kind[1] == "Ingress" and group_kind[0] in INGRESS_GROUPS
+
+
+def check_ingress_tls(args: ResourceValidationArgs) -> Iterator[str]:
+    """Every host the Ingress serves is in its `tls`; the controller then redirects plain HTTP (unless
+    told not to)."""
+    if not _is_ingress(args.resource_type):
+        return
+    name = show(get(args.props, "metadata", "name"))
+    hosts = {get(rule, "host") for rule in items(args.props, "spec", "rules")}
+    covered = {host for entry in items(args.props, "spec", "tls") for host in items(entry, "hosts")}
+    fix = "List every host in spec.tls with the Secret of a certificate that names it (cert-manager's Certificate)."
+    if not items(args.props, "spec", "tls"):
+        yield f"Ingress {name}: no spec.tls, so it serves plain HTTP. {fix}"
+    else:
+        for host in sorted(str(h) for h in hosts - covered):
+            yield f"Ingress {name}: host {host} is not in spec.tls, so it is served over plain HTTP. {fix}"
+    annotations = get(args.props, "metadata", "annotations")
+    if isinstance(annotations, Mapping):
+        for key in (f"{INGRESS_NGINX}/ssl-redirect", f"{INGRESS_NGINX}/force-ssl-redirect"):
+            if key in annotations and str(annotations[key]).lower() == "false":
+                yield f"Ingress {name}: {key} is false, so plain HTTP is served instead of redirected. Remove it."
+
+
+# --- Gateway API -------------------------------------------------------------------------------
+
+GATEWAY_API = "gateway.networking.k8s.io"
+
+
+def _gateway_api_kind(resource: PolicyResource) -> str | None:
+    group_kind = kubernetes_kind(resource.resource_type)
+    return group_kind[1] if group_kind is not None and group_kind[0] == GATEWAY_API else None
+
+
+def _redirects_to_https(rule: Any) -> bool:
+    """Only a redirect to HTTPS: a RequestRedirect with scheme https, and no backend to serve from."""
+    if items(rule, "backendRefs"):
+        return False
+    redirects = [f for f in items(rule, "filters") if get(f, "type") == "RequestRedirect"]
+    return any(get(f, "requestRedirect", "scheme") == "https" for f in redirects)
+
+
+def check_plain_http_listeners(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
+    """An HTTPRoute attached to a Gateway's plain-HTTP listener (of this stack) may only redirect to HTTPS."""
+    plain: dict[tuple[Any, Any], set[Any]] = {}
+    for gateway in args.resources:
+        if _gateway_api_kind(gateway) != "Gateway":
+            continue
+        key = (known(gateway.props, "metadata", "namespace"), known(gateway.props, "metadata", "name"))
+        plain[key] = {
+            known(listener, "name")
+            for listener in items(gateway.props, "spec", "listeners")
+            if known(listener, "protocol") == "HTTP"
+        }
+    for route in args.resources:
+        if _gateway_api_kind(route) != "HTTPRoute":
+            continue
+        namespace = known(route.props, "metadata", "namespace")
+        name = show(known(route.props, "metadata", "name"))
+        for parent in items(route.props, "spec", "parentRefs"):
+            if (get(parent, "group") or GATEWAY_API) != GATEWAY_API or (get(parent, "kind") or "Gateway") != "Gateway":
+                continue
+            listeners = plain.get((get(parent, "namespace") or namespace, get(parent, "name")))
+            if not listeners:
+                continue  # a Gateway of another stack, or one with no plain-HTTP listener
+            section = get(parent, "sectionName")
+            attached = listeners if section is None else listeners & {section}
+            if not attached:
+                continue
+            for index, rule in enumerate(items(route.props, "spec", "rules")):
+                if not _redirects_to_https(rule):
+                    yield (
+                        route.urn,
+                        f"HTTPRoute {name}: rules[{index}] serves the app on the plain-HTTP listener "
+                        f"{', '.join(sorted(map(str, attached)))} of Gateway {show(get(parent, 'name'))}. Attach it "
+                        "to the HTTPS listeners (parentRefs sectionName), and leave plain HTTP one rule: a "
+                        "RequestRedirect with scheme https and statusCode 301.",
+                    )
 
 
 def check_load_balancer_service(args: ResourceValidationArgs) -> Iterator[str]:
@@ -46,13 +137,27 @@ def check_load_balancer_service(args: ResourceValidationArgs) -> Iterator[str]:
         )
 
 
-POLICIES: list[ResourceValidationPolicy] = [
+POLICIES: list[Policy] = [
     resource_policy(
-        "ingress-no-snippet-annotations",
-        "Ingresses carry no *-snippet annotations (raw nginx configuration).",
-        check_ingress_snippets,
+        "no-snippet-annotations",
+        "No Kubernetes object carries a *-snippet annotation (raw nginx configuration for the ingress controller).",
+        check_snippet_annotations,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.CRITICAL,
+    ),
+    resource_policy(
+        "ingress-tls-only",
+        "Ingresses serve every host over TLS (spec.tls), redirecting plain HTTP.",
+        check_ingress_tls,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+    ),
+    stack_policy(
+        "gateway-plain-http-redirects-only",
+        "HTTPRoutes on a Gateway's plain-HTTP listener only redirect to HTTPS.",
+        check_plain_http_listeners,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
     ),
     resource_policy(
         "service-load-balancer-review",

@@ -1,7 +1,8 @@
-"""Ingresses carry no configuration snippets; a LoadBalancer Service is flagged for review.
+"""No object carries a configuration snippet; an Ingress serves its hosts over TLS only; a Gateway's
+plain-HTTP listener only redirects; a LoadBalancer Service is flagged for review.
 
-The program renders no Ingress yet: the one here is built with pulumi_kubernetes under mocks, so its
-properties are what the SDK sends the engine.
+The snippet Ingress is built with pulumi_kubernetes under mocks (its properties are what the SDK sends
+the engine); the others are what the program renders, in gateway and in ingress-nginx mode.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pulumi_kubernetes as k8s
 import pytest
 
 from offline_preview.engine import RecordingMonitor, Registration
-from tests.support.policies import evaluate, fired, program_under_mocks, rendered
+from tests.support.policies import evaluate, fired, messages, program_under_mocks, rendered
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 
@@ -71,7 +72,7 @@ def test_an_ingress_without_snippets_passes(pulumi_mocks: RecordingMonitor) -> N
 def test_a_snippet_annotation_fails(pulumi_mocks: RecordingMonitor, annotation: str) -> None:
     resource = ingress(pulumi_mocks, {**SAFE_ANNOTATIONS, annotation: "more_set_headers 'X-Debug: 1';"})
     violations = evaluate(resource)
-    assert [v.policy_name for v in violations] == ["ingress-no-snippet-annotations"]
+    assert [v.policy_name for v in violations] == ["no-snippet-annotations"]
     assert violations[0].enforcement_level == "mandatory"
     assert f'Ingress "hft-frontend": annotation {annotation} injects raw configuration' in violations[0].message
 
@@ -90,3 +91,81 @@ def test_a_load_balancer_service_is_flagged_for_review() -> None:
     assert [(v.policy_name, v.enforcement_level) for v in violations] == [("service-load-balancer-review", "advisory")]
     assert 'Service "hft-frontend-service": spec.type is LoadBalancer' in violations[0].message
     assert "restrict spec.loadBalancerSourceRanges and exempt this Service" in violations[0].message
+
+
+def test_a_snippet_annotation_on_any_kind_fails() -> None:
+    service = rendered("kubernetes:core/v1:Service", "hft-frontend-service")
+    service.inputs["metadata"]["annotations"] = {"nginx.org/server-snippets": "return 200;"}
+    assert 'Service "hft-frontend-service": annotation nginx.org/server-snippets' in messages(
+        evaluate(service), "no-snippet-annotations"
+    )
+
+
+# --- Ingress: TLS only ---------------------------------------------------------------------------
+
+INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx"}}
+
+
+def rendered_ingress(suffix: str = "ingress") -> Registration:
+    return rendered(INGRESS, f"routing-{suffix}", INGRESS_NGINX)
+
+
+@pytest.mark.parametrize("suffix", ["ingress", "api", "websocket", "static"])
+def test_the_programs_ingresses_pass(suffix: str) -> None:
+    assert evaluate(rendered_ingress(suffix)) == []
+
+
+def test_an_ingress_without_tls_fails() -> None:
+    resource = rendered_ingress()
+    del resource.inputs["spec"]["tls"]
+    assert 'Ingress "hft-frontend-ingress": no spec.tls, so it serves plain HTTP.' in messages(
+        evaluate(resource), "ingress-tls-only"
+    )
+
+
+def test_a_host_outside_tls_fails() -> None:
+    resource = rendered_ingress()
+    resource.inputs["spec"]["tls"][0]["hosts"] = ["hft-platform.com"]
+    violations = fired(evaluate(resource), "ingress-tls-only")
+    assert [v.enforcement_level for v in violations] == ["mandatory"]
+    assert "host www.hft-platform.com is not in spec.tls" in violations[0].message
+
+
+@pytest.mark.parametrize("key", ["ssl-redirect", "force-ssl-redirect"])
+def test_an_ingress_that_turns_the_redirect_off_fails(key: str) -> None:
+    resource = rendered_ingress()
+    resource.inputs["metadata"]["annotations"][f"nginx.ingress.kubernetes.io/{key}"] = "false"
+    assert f"nginx.ingress.kubernetes.io/{key} is false" in messages(evaluate(resource), "ingress-tls-only")
+
+
+# --- Gateway: plain HTTP only redirects ----------------------------------------------------------
+
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+
+
+def test_the_http_to_https_redirect_listener_passes() -> None:
+    gateway, redirect = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-redirect-route")
+    assert any(listener["protocol"] == "HTTP" for listener in gateway.inputs["spec"]["listeners"])
+    assert evaluate(gateway, redirect, rendered(ROUTE, "routing-route")) == []
+
+
+def test_a_route_serving_the_app_on_the_plain_http_listener_fails() -> None:
+    gateway, route = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-route")
+    route.inputs["spec"]["parentRefs"][0]["sectionName"] = "http-hft-platform-com"
+    violations = fired(evaluate(gateway, route), "gateway-plain-http-redirects-only")
+    assert [(v.enforcement_level, v.urn) for v in violations] == [("mandatory", route.urn)] * 2  # both rules
+    assert "serves the app on the plain-HTTP listener http-hft-platform-com" in violations[0].message
+
+
+def test_a_route_on_the_whole_gateway_serves_its_plain_http_listeners_too() -> None:
+    gateway, route = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-websocket-route")
+    for parent in route.inputs["spec"]["parentRefs"]:
+        del parent["sectionName"]
+    assert fired(evaluate(gateway, route), "gateway-plain-http-redirects-only")
+
+
+def test_a_redirect_that_keeps_http_fails() -> None:
+    gateway, redirect = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-redirect-route")
+    redirect.inputs["spec"]["rules"][0]["filters"][0]["requestRedirect"]["scheme"] = "http"
+    assert fired(evaluate(gateway, redirect), "gateway-plain-http-redirects-only")

@@ -76,7 +76,7 @@ def test_everything_is_denied_by_default(stack: str) -> None:
     assert "egress" not in deny
     # A pod of any other workload in the namespace gets nothing.
     objects = manifests(stack)
-    assert not allowed(objects, "Ingress", {"app": "something-else"}, 3000, namespace="ingress-nginx")
+    assert not allowed(objects, "Ingress", {"app": "something-else"}, 3000, namespace="envoy-gateway-system")
     assert not allowed(objects, "Egress", {"app": "something-else"}, 443, ip="93.184.216.34")
 
 
@@ -84,11 +84,12 @@ def test_everything_is_denied_by_default(stack: str) -> None:
 def test_the_app_accepts_traffic_only_from_routing_and_monitoring(stack: str) -> None:
     objects = manifests(stack)
     labels = pod_labels(objects)
-    assert allowed(objects, "Ingress", labels, 3000, namespace="ingress-nginx")
+    # Envoy Gateway's proxies (the default routing) and Prometheus.
+    assert allowed(objects, "Ingress", labels, 3000, namespace="envoy-gateway-system")
     assert allowed(objects, "Ingress", labels, 3000, namespace="monitoring")
     assert not allowed(objects, "Ingress", labels, 3000, namespace="default")
     assert not allowed(objects, "Ingress", labels, 3000, namespace=stack)
-    assert not allowed(objects, "Ingress", labels, 22, namespace="ingress-nginx")
+    assert not allowed(objects, "Ingress", labels, 22, namespace="envoy-gateway-system")
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -115,14 +116,14 @@ def test_namespaces_and_ports_are_stack_values(render_stack: Callable[..., Rende
     rendering = render_stack(
         "staging",
         {
-            "hft-frontend:cluster": {"ingressNamespace": "gateway-system"},
+            "hft-frontend:routing": {"gateway": {"proxyNamespace": "gateway-system"}},
             "hft-frontend:security": {"backendApi": {"namespace": "trading-api", "port": 9443}},
         },
     )
     objects = manifests(rendering)
     labels = pod_labels(objects)
     assert allowed(objects, "Ingress", labels, 3000, namespace="gateway-system")
-    assert not allowed(objects, "Ingress", labels, 3000, namespace="ingress-nginx")
+    assert not allowed(objects, "Ingress", labels, 3000, namespace="envoy-gateway-system")
     assert allowed(objects, "Egress", labels, 9443, namespace="trading-api")
     assert not allowed(objects, "Egress", labels, 8080, namespace="api-backend")
 

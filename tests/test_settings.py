@@ -407,8 +407,8 @@ def test_the_preview_command_fails_with_one_clear_line(tmp_path: Path, key: str,
 
 
 def test_the_model_declares_which_fields_may_hold_a_secret() -> None:
-    # sentryDsn must be one; no other field of today's model may hold one.
-    assert secret_fields() == ["sentryDsn"]
+    # Both must be secrets; no other field may hold one.
+    assert secret_fields() == ["routing.tls.clusterIssuer.cloudflareApiToken", "sentryDsn"]
 
 
 def test_a_secret_sentry_dsn_becomes_a_config_secret() -> None:
@@ -434,7 +434,9 @@ def test_a_secret_where_no_field_may_hold_one_is_refused_naming_the_key_not_the_
         parse_settings(raw, frozenset({"app"}))
     message = str(error.value)
     assert "hft-frontend:app: is a secret" in message
-    assert "no field of app may hold a secret (those that may: sentryDsn)" in message
+    assert (
+        "no field of app may hold a secret (those that may: routing.tls.clusterIssuer.cloudflareApiToken, " in message
+    )
     assert "s3cr3t" not in message
     assert "\n" not in message
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from offline_preview.providers import Computed, NewResource, computes_package
+from offline_preview.providers import Computed, NewResource, computes, computes_package
 
 
 def autoname(urn: str, name: str) -> str:
@@ -27,3 +27,24 @@ def kubernetes_object(resource: NewResource) -> Computed:
     namespace = metadata.get("namespace")
     resource_id = f"{namespace}/{metadata['name']}" if isinstance(namespace, str) and namespace else metadata["name"]
     return resource_id, {"metadata": metadata}
+
+
+def _load_balancer_hostname(resource: NewResource) -> str:
+    """What a cloud load balancer's DNS name looks like (AWS: <name>-<hash>.elb.<region>.amazonaws.com)."""
+    return f"{hashlib.sha256(resource.identity.encode()).hexdigest()[:32]}.elb.us-east-1.amazonaws.com"
+
+
+@computes("kubernetes:gateway.networking.k8s.io/v1:Gateway")
+def gateway(resource: NewResource) -> Computed:
+    """The Gateway's controller assigns it an address (its load balancer's) once it is Programmed."""
+    resource_id, outputs = kubernetes_object(resource)
+    outputs["status"] = {"addresses": [{"type": "Hostname", "value": _load_balancer_hostname(resource)}]}
+    return resource_id, outputs
+
+
+@computes("kubernetes:networking.k8s.io/v1:Ingress")
+def ingress(resource: NewResource) -> Computed:
+    """The ingress controller publishes its load balancer's address on the Ingress."""
+    resource_id, outputs = kubernetes_object(resource)
+    outputs["status"] = {"loadBalancer": {"ingress": [{"hostname": _load_balancer_hostname(resource)}]}}
+    return resource_id, outputs

@@ -20,14 +20,18 @@ server reads them:
 
 from __future__ import annotations
 
+import copy
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cel
 import yaml
+from cel import stdlib as cel_stdlib
 from jsonschema import Draft4Validator, ValidationError, validators
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "schemas" / "crds"
@@ -152,6 +156,93 @@ def strict_validator(api_version: str, kind: str) -> Any:
     return _KubernetesValidator(closed)
 
 
+# --- CEL rules (x-kubernetes-validations) ------------------------------------------------------------
+
+
+def _defaulted(schema: Mapping[str, Any], value: Any) -> Any:
+    """`value` with the schema's defaults filled in where a property is absent (structural defaulting,
+    which the API server applies before it validates)."""
+    if isinstance(value, dict):
+        result = dict(value)
+        for name, sub in (schema.get("properties") or {}).items():
+            if name not in result and "default" in sub:
+                result[name] = copy.deepcopy(sub["default"])
+            if name in result:
+                result[name] = _defaulted(sub, result[name])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name in set(result) - set(schema.get("properties") or {}):
+                result[name] = _defaulted(extra, result[name])
+        return result
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_defaulted(schema["items"], item) for item in value]
+    return value
+
+
+@cache
+def _program(rule: str) -> Any:
+    return cel.compile(rule)
+
+
+def _context(value: Any) -> cel.Context:
+    context = cel.Context(variables={"self": value})
+    cel_stdlib.add_stdlib_to_context(context)  # split, join, ...: Kubernetes' CEL libraries have them
+    return context
+
+
+def _cel_problems(schema: Mapping[str, Any], value: Any, path: str) -> Iterator[str]:
+    for validation in schema.get("x-kubernetes-validations") or []:
+        rule = validation["rule"]
+        if "oldSelf" in rule:
+            continue  # a transition rule: evaluated on update only
+        try:
+            passed = _program(rule).execute(_context(value))
+        except (RuntimeError, TypeError, ValueError) as exc:
+            yield f"{path or '(object)'}: CEL rule could not be evaluated ({exc}): {rule}"
+            continue
+        if passed is not True:
+            yield f"{path or '(object)'}: {validation.get('message') or 'failed rule: ' + rule}"
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                yield from _cel_problems(sub, value[name], f"{path}.{name}".lstrip("."))
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for name in set(value) - set(schema.get("properties") or {}):
+                yield from _cel_problems(extra, value[name], f"{path}.{name}".lstrip("."))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            yield from _cel_problems(schema["items"], item, f"{path}[{index}]")
+
+
+def _rules(schema: Mapping[str, Any]) -> Iterator[str]:
+    for validation in schema.get("x-kubernetes-validations") or []:
+        yield validation["rule"]
+    for sub in (schema.get("properties") or {}).values():
+        yield from _rules(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            yield from _rules(schema[key])
+
+
+def rule_coverage() -> Counter[str]:
+    """Every CEL rule of every served CRD version, by how it is handled: `evaluated`, `transition`
+    (reads oldSelf: update only, skipped), `does not compile` (what cel-rust cannot parse)."""
+    counts: Counter[str] = Counter()
+    for _, schema in _crds().values():
+        for rule in _rules(schema):
+            if "oldSelf" in rule:
+                counts["transition"] += 1
+                continue
+            try:
+                _program(rule)
+            except (RuntimeError, TypeError, ValueError):
+                counts["does not compile"] += 1
+            else:
+                counts["evaluated"] += 1
+    return counts
+
+
 # --- validating --------------------------------------------------------------------------------
 
 
@@ -189,7 +280,7 @@ def problems(obj: Mapping[str, Any]) -> list[str]:
     entry = _crds().get((group, version, kind))
     if entry is None:
         return [f"{api_version} {kind}: no served version of a CRD in {CRD_DIR} (served: {', '.join(served_kinds())})"]
-    crd, _ = entry
+    crd, schema = entry
     found = list(_metadata_problems(obj.get("metadata"), crd.namespaced))
     for error in sorted(
         strict_validator(api_version, kind).iter_errors(dict(obj)),
@@ -197,6 +288,8 @@ def problems(obj: Mapping[str, Any]) -> list[str]:
     ):
         path = ".".join(str(part) for part in error.absolute_path) or "(object)"
         found.append(f"{path}: {error.message}")
+    if not found:  # the API server runs the CEL rules on an object that passed the schema, defaulted
+        found += _cel_problems(schema, _defaulted(schema, dict(obj)), "")
     return found
 
 

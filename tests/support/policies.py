@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pulumi
 
@@ -19,9 +20,10 @@ from tests.support.stacks import PROJECT, render
 STACK = "production"
 
 
-def rendered(type_: str, name: str) -> Registration:
-    """A deep copy of the production program's `type_` named `name` (its logical name)."""
-    matches = [r for r in render(STACK).registrations if r.type == type_ and r.name == name]
+def rendered(type_: str, name: str, overrides: dict[str, Any] | None = None) -> Registration:
+    """A deep copy of the production program's `type_` named `name` (its logical name), rendered with
+    the stack values `overrides` (see tests.support.stacks.render)."""
+    matches = [r for r in render(STACK, overrides).registrations if r.type == type_ and r.name == name]
     assert len(matches) == 1, f"expected one {type_} {name} in the program, found {len(matches)}"
     return copy.deepcopy(matches[0])
 

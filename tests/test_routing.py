@@ -1,0 +1,527 @@
+"""Routing: Gateway API by default, ingress-nginx as the alternative, TLS from cert-manager; tested on
+what each stack renders in each mode, against the CRDs (schemas and CEL rules) and Kubernetes' schemas,
+and for the seed's semantics: TLS for every host, plain HTTP that only redirects, the backends, the
+headers and timeouts, no snippets, and a NetworkPolicy that admits only routing and monitoring."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from components.cloudflare_facts import CLOUDFLARE_RANGES, ORIGIN_PULL_CA_PEM
+from components.routing import burst_multiplier, content_security_policy, dns_zones, listener_name
+from offline_preview.engine import ProgramError, Rendering, is_secret
+from offline_preview.policy_eval import evaluate_rendering
+from offline_preview.render import stack_export
+from tests.support.crd_schemas import problems, rule_coverage, served_kinds
+from tests.support.network_policies import allowed
+from tests.support.stacks import STACKS, Secret, find, from_stack_file, manifests, render, secret_plaintexts
+
+INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx"}}
+# The variants a stack can take beyond its defaults, each rendered once.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "gateway": {},
+    "ingress-nginx": INGRESS_NGINX,
+    "gateway-in-its-own-namespace": {"hft-frontend:routing": {"gateway": {"namespace": "edge-gateways"}}},
+    "existing-gateway": {
+        "hft-frontend:routing": {
+            "gateway": {
+                "create": False,
+                "name": "shared",
+                "namespace": "infra",
+                "httpsListeners": ["https"],
+                "httpListener": "http",
+            }
+        }
+    },
+    "nginx-gateway-fabric": {"hft-frontend:routing": {"gateway": {"implementation": "nginx-gateway-fabric"}}},
+    "istio": {"hft-frontend:routing": {"gateway": {"implementation": "istio", "namespace": "istio-gateways"}}},
+    "origin-pulls": {"hft-frontend:routing": {"originLock": {"authenticatedOriginPulls": True}}},
+    "origin-pulls-ingress-nginx": {
+        "hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"authenticatedOriginPulls": True}}
+    },
+    "cluster-issuer-dns01": {
+        "hft-frontend:routing": {"tls": {"clusterIssuer": {"create": True, "cloudflareApiToken": Secret("cf-t0ken")}}}
+    },
+    "cluster-issuer-http01": {"hft-frontend:routing": {"tls": {"clusterIssuer": {"create": True, "solver": "http01"}}}},
+}
+
+
+def variant(stack: str, name: str) -> Rendering:
+    return render(stack, VARIANTS[name])
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def is_custom(obj: dict[str, Any]) -> bool:
+    return f"{obj['apiVersion']} {obj['kind']}" in served_kinds()
+
+
+# --- what is rendered, valid ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_both_stacks_route_through_a_gateway_by_default(stack: str) -> None:
+    assert from_stack_file(stack).routing.mode == "gateway"
+    kinds = {o["kind"] for o in manifests(stack)}
+    assert {"Gateway", "HTTPRoute", "Certificate"} <= kinds
+    assert "Ingress" not in kinds
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_custom_resource_passes_its_crds_schema_and_cel_rules(stack: str, name: str) -> None:
+    custom = [o for o in manifests(variant(stack, name)) if is_custom(o)]
+    assert {"Certificate", "ServiceMonitor"} <= {o["kind"] for o in custom}
+    for obj in custom:
+        assert problems(obj) == [], f"{obj['kind']} {obj['metadata']['name']}"
+
+
+@pytest.mark.parametrize("version", ["1.32.0", "1.37.0"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_ingress_is_valid_kubernetes(stack: str, version: str) -> None:
+    ingresses = by_kind(manifests(variant(stack, "ingress-nginx")), "Ingress")
+    assert len(ingresses) == 4
+    for ingress in ingresses:
+        kubernetes_validate.validate(ingress, version, strict=True)
+
+
+def test_cel_rules_are_evaluated_and_the_rest_are_counted() -> None:
+    # Every rule of the vendored CRDs compiles; the two transition rules (oldSelf) run only on update.
+    assert rule_coverage() == {"evaluated": 280, "transition": 2}
+
+
+def test_the_cel_evaluation_can_fail() -> None:
+    route = find(manifests("production"), "HTTPRoute", "hft-frontend-redirect")
+    broken = {
+        **route,
+        "spec": {
+            **route["spec"],
+            "rules": [{**route["spec"]["rules"][0], "backendRefs": [{"name": "hft-frontend-service", "port": 80}]}],
+        },
+    }
+    assert problems(broken) == ["spec.rules[0]: RequestRedirect filter must not be used together with backendRefs"]
+
+
+# --- TLS for every host -----------------------------------------------------------------------------------
+
+
+def certificates(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Certificate specs by the (namespace, Secret) they write."""
+    return {(c["metadata"]["namespace"], c["spec"]["secretName"]): c["spec"] for c in by_kind(objects, "Certificate")}
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-in-its-own-namespace"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_https_listener_serves_a_certificate_that_names_its_host(stack: str, name: str) -> None:
+    objects = manifests(variant(stack, name))
+    (gateway,) = by_kind(objects, "Gateway")
+    gateway_namespace = gateway["metadata"]["namespace"]
+    https = [listener for listener in gateway["spec"]["listeners"] if listener["protocol"] == "HTTPS"]
+    assert sorted(listener["hostname"] for listener in https) == sorted(from_stack_file(stack).app.hostnames)
+    for listener in https:
+        assert listener["tls"]["mode"] == "Terminate"
+        (ref,) = listener["tls"]["certificateRefs"]
+        namespace = ref.get("namespace", gateway_namespace)
+        certificate = certificates(objects)[(namespace, ref["name"])]
+        assert listener["hostname"] in certificate["dnsNames"]
+        assert certificate["issuerRef"] == {
+            "group": "cert-manager.io",
+            "kind": "ClusterIssuer",
+            "name": "letsencrypt-prod",
+        }
+        if namespace != gateway_namespace:
+            # The reference crosses namespaces: a ReferenceGrant in the Secret's namespace allows exactly it.
+            grants = [g for g in by_kind(objects, "ReferenceGrant") if g["metadata"]["namespace"] == namespace]
+            assert [g["spec"] for g in grants] == [
+                {
+                    "from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": gateway_namespace}],
+                    "to": [{"group": "", "kind": "Secret", "name": ref["name"]}],
+                }
+            ]
+    if name == "gateway":
+        assert by_kind(objects, "ReferenceGrant") == [], "nothing crosses a namespace"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_ingress_serves_its_hosts_with_a_certificate_that_names_them(stack: str) -> None:
+    objects = manifests(variant(stack, "ingress-nginx"))
+    for ingress in by_kind(objects, "Ingress"):
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        (tls,) = ingress["spec"]["tls"]
+        assert set(tls["hosts"]) == hosts
+        certificate = certificates(objects)[(ingress["metadata"]["namespace"], tls["secretName"])]
+        assert hosts <= set(certificate["dnsNames"])
+
+
+def test_production_keeps_the_seeds_certificate_secret() -> None:
+    assert ("production", "hft-platform-tls") in certificates(manifests("production"))
+
+
+# --- plain HTTP only redirects ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["gateway", "existing-gateway"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_plain_http_only_redirects_to_https_with_a_301(stack: str, name: str) -> None:
+    objects = manifests(variant(stack, name))
+    routes = by_kind(objects, "HTTPRoute")
+    gateways = by_kind(objects, "Gateway")
+    plain = {
+        listener["name"] for g in gateways for listener in g["spec"]["listeners"] if listener["protocol"] == "HTTP"
+    }
+    if name == "existing-gateway":
+        plain = {"http"}
+    on_plain = [r for r in routes if any(p.get("sectionName") in plain for p in r["spec"]["parentRefs"])]
+    assert len(on_plain) == 1
+    (rule,) = on_plain[0]["spec"]["rules"]
+    assert "backendRefs" not in rule
+    (redirect,) = [f for f in rule["filters"] if f["type"] == "RequestRedirect"]
+    assert redirect["requestRedirect"] == {"scheme": "https", "statusCode": 301}
+    for route in routes:
+        if route is not on_plain[0]:
+            assert not any(p.get("sectionName") in plain for p in route["spec"]["parentRefs"])
+
+
+# --- backends, headers, timeouts ------------------------------------------------------------------------------
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+@pytest.mark.parametrize("name", ["gateway", "ingress-nginx"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_route_sends_to_the_apps_service_which_selects_its_pods(stack: str, name: str) -> None:
+    objects = manifests(variant(stack, name))
+    service = find(objects, "Service")
+    pods = find(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert matches(service["spec"]["selector"], pods)
+    port = service["spec"]["ports"][0]["port"]
+    backends = [
+        (b["name"], b["port"], route["metadata"]["namespace"])
+        for route in by_kind(objects, "HTTPRoute")
+        for rule in route["spec"]["rules"]
+        for b in rule.get("backendRefs", [])
+    ] + [
+        (
+            path["backend"]["service"]["name"],
+            path["backend"]["service"]["port"]["number"],
+            ingress["metadata"]["namespace"],
+        )
+        for ingress in by_kind(objects, "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert len(backends) >= 3
+    assert set(backends) == {(service["metadata"]["name"], port, service["metadata"]["namespace"])}
+
+
+def response_headers(rule: dict[str, Any]) -> dict[str, str]:
+    (modifier,) = [f for f in rule["filters"] if f["type"] == "ResponseHeaderModifier"]
+    return {h["name"]: h["value"] for h in modifier["responseHeaderModifier"]["set"]}
+
+
+def expected_headers(stack: str) -> dict[str, str]:
+    endpoints = from_stack_file(stack).app.endpoints
+    return {
+        "Strict-Transport-Security": "max-age=31536000; includeSubDomains; preload",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "Content-Security-Policy": content_security_policy(endpoints),
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rule_of_every_route_sends_the_security_headers(stack: str) -> None:
+    routes = by_kind(manifests(stack), "HTTPRoute")
+    assert len(routes) == 3
+    for route in routes:
+        for rule in route["spec"]["rules"]:
+            assert response_headers(rule).items() >= expected_headers(stack).items(), route["metadata"]["name"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_csp_lets_the_browser_connect_to_the_stacks_endpoints_only(stack: str) -> None:
+    endpoints = from_stack_file(stack).app.endpoints
+    policy = dict(
+        directive.strip().split(" ", 1) for directive in content_security_policy(endpoints).split(";") if directive
+    )
+    sources = policy["connect-src"].split()
+    env = "" if stack == "production" else "-staging"
+    assert sources == [
+        "'self'",
+        f"https://api{env}.hft-platform.com",
+        f"wss://ws{env}.hft-platform.com",
+        f"https://engine{env}.hft-platform.com",
+    ]
+    assert policy["default-src"] == "'self'"
+    assert policy["script-src"] == "'self' 'unsafe-inline' 'unsafe-eval'"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_static_assets_are_cached_for_a_year_and_the_rest_times_out_after_600s(stack: str) -> None:
+    route = find(manifests(stack), "HTTPRoute", "hft-frontend")
+    static, default = route["spec"]["rules"]
+    assert static["matches"] == [{"path": {"type": "PathPrefix", "value": "/_next/static"}}]
+    assert response_headers(static)["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "Cache-Control" not in response_headers(default)
+    assert default["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert static["timeouts"] == default["timeouts"] == {"request": "600s"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_websockets_have_no_total_deadline_and_the_seeds_idle_timeout(stack: str) -> None:
+    objects = manifests(stack)
+    route = find(objects, "HTTPRoute", "hft-frontend-websocket")
+    (rule,) = route["spec"]["rules"]
+    assert rule["matches"] == [{"path": {"type": "PathPrefix", "value": "/ws"}}]
+    assert rule["timeouts"] == {"request": "0s"}
+    (policy,) = by_kind(objects, "BackendTrafficPolicy")  # Envoy Gateway, the default implementation
+    assert policy["spec"]["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "hft-frontend-websocket"}
+    ]
+    assert policy["spec"]["timeout"] == {"http": {"streamIdleTimeout": "3600s"}}
+
+
+def test_nginx_gateway_fabric_gets_its_proxy_settings_instead_of_route_timeouts() -> None:
+    objects = manifests(variant("production", "nginx-gateway-fabric"))
+    for route in by_kind(objects, "HTTPRoute"):
+        assert all("timeouts" not in rule for rule in route["spec"]["rules"])
+    policies = {
+        p["spec"]["targetRefs"][0]["name"]: p["spec"]["timeout"] for p in by_kind(objects, "ProxySettingsPolicy")
+    }
+    assert policies == {
+        "hft-frontend": {"read": "600s", "send": "600s"},
+        "hft-frontend-websocket": {"read": "3600s", "send": "3600s"},
+    }
+    assert not by_kind(objects, "BackendTrafficPolicy")
+
+
+def test_istio_has_no_idle_timeout_policy_and_admits_its_own_gateway_namespace() -> None:
+    objects = manifests(variant("production", "istio"))
+    assert not by_kind(objects, "BackendTrafficPolicy")
+    assert not by_kind(objects, "ProxySettingsPolicy")
+    pods = find(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert allowed(objects, "Ingress", pods, 3000, namespace="istio-gateways")
+    assert not allowed(objects, "Ingress", pods, 3000, namespace="envoy-gateway-system")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_ingress_nginx_keeps_the_seeds_behaviour_without_snippets(stack: str) -> None:
+    objects = manifests(variant(stack, "ingress-nginx"))
+    ingresses = {i["metadata"]["name"]: i for i in by_kind(objects, "Ingress")}
+    prefix = "nginx.ingress.kubernetes.io/"
+
+    def annotations(name: str) -> dict[str, str]:
+        return {k.removeprefix(prefix): v for k, v in ingresses[name]["metadata"]["annotations"].items()}
+
+    for name, ingress in ingresses.items():
+        assert ingress["spec"]["ingressClassName"] == "nginx"
+        values = annotations(name)
+        assert (values["force-ssl-redirect"], values["proxy-body-size"]) == ("true", "50m")
+    assert {n: i["spec"]["rules"][0]["http"]["paths"][0]["path"] for n, i in ingresses.items()} == {
+        "hft-frontend-ingress": "/",
+        "hft-frontend-api": "/api",
+        "hft-frontend-websocket": "/ws",
+        "hft-frontend-static": "/_next/static/",
+    }
+    assert (
+        annotations("hft-frontend-ingress")["proxy-read-timeout"],
+        annotations("hft-frontend-ingress")["proxy-send-timeout"],
+    ) == ("600", "600")
+    assert (
+        annotations("hft-frontend-websocket")["proxy-read-timeout"],
+        annotations("hft-frontend-websocket")["proxy-send-timeout"],
+    ) == ("3600", "3600")
+    assert (
+        annotations("hft-frontend-api")["limit-rpm"],
+        annotations("hft-frontend-api")["limit-burst-multiplier"],
+    ) == ("100", "1")
+    assert annotations("hft-frontend-ingress")["limit-rpm"] == "1000"
+    assert "limit-rpm" not in annotations("hft-frontend-websocket")
+    # The headers through the controller's custom-headers ConfigMaps.
+    namespace = next(iter(ingresses.values()))["metadata"]["namespace"]
+    security = find(objects, "ConfigMap", "hft-frontend-security-headers")["data"]
+    assert security == expected_headers(stack)
+    static = find(objects, "ConfigMap", "hft-frontend-static-headers")["data"]
+    assert static == {**expected_headers(stack), "Cache-Control": "public, max-age=31536000, immutable"}
+    assert annotations("hft-frontend-static")["custom-headers"] == f"{namespace}/hft-frontend-static-headers"
+    assert annotations("hft-frontend-api")["custom-headers"] == f"{namespace}/hft-frontend-security-headers"
+
+
+@pytest.mark.parametrize(
+    ("burst", "per_minute", "multiplier"), [(20, 100, 1), (50, 1000, 1), (250, 100, 2), (300, 100, 3)]
+)
+def test_the_burst_multiplier_is_the_nearest_whole_multiple_of_the_rate(
+    burst: int, per_minute: int, multiplier: int
+) -> None:
+    assert burst_multiplier(burst, per_minute) == multiplier
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_no_rendered_object_carries_a_snippet_annotation(name: str) -> None:
+    for obj in manifests(variant("production", name)):
+        for key in obj["metadata"].get("annotations") or {}:
+            assert not key.endswith(("-snippet", "-snippets")), (obj["kind"], key)
+
+
+# --- the NetworkPolicy admits routing and monitoring only ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "routing_namespace"), [("gateway", "envoy-gateway-system"), ("ingress-nginx", "ingress-nginx")]
+)
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_app_port_admits_the_routing_proxies_and_prometheus_only(
+    stack: str, name: str, routing_namespace: str
+) -> None:
+    objects = manifests(variant(stack, name))
+    pods = find(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert allowed(objects, "Ingress", pods, 3000, namespace=routing_namespace)
+    assert allowed(objects, "Ingress", pods, 3000, namespace="monitoring")
+    for other in ("ingress-nginx", "envoy-gateway-system", "default", "kube-system", stack):
+        if other != routing_namespace:
+            assert not allowed(objects, "Ingress", pods, 3000, namespace=other), other
+    assert not allowed(objects, "Ingress", pods, 22, namespace=routing_namespace)
+    assert not allowed(objects, "Ingress", pods, 3000, ip="198.51.100.7")
+
+
+# --- the origin only behind Cloudflare ----------------------------------------------------------------------
+
+
+def test_the_gateway_trusts_the_client_address_only_from_cloudflare_and_can_require_its_certificate() -> None:
+    plain = find(manifests("production"), "ClientTrafficPolicy")["spec"]
+    assert plain["clientIPDetection"] == {"xForwardedFor": {"trustedCIDRs": list(CLOUDFLARE_RANGES)}}
+    assert "tls" not in plain, "origin pulls are off until the zone sends Cloudflare's certificate"
+    objects = manifests(variant("production", "origin-pulls"))
+    policy = find(objects, "ClientTrafficPolicy")["spec"]
+    (ca,) = policy["tls"]["clientValidation"]["caCertificateRefs"]
+    secret = find(objects, "Secret", ca["name"])
+    assert secret["metadata"]["namespace"] == find(objects, "Gateway")["metadata"]["namespace"]
+    https = {t["sectionName"] for t in policy["targetRefs"]}
+    assert https == {listener_name("https", h) for h in from_stack_file("production").app.hostnames}
+
+
+def test_ingress_nginx_can_require_cloudflares_certificate() -> None:
+    for ingress in by_kind(manifests(variant("production", "origin-pulls-ingress-nginx")), "Ingress"):
+        annotations = ingress["metadata"]["annotations"]
+        assert annotations["nginx.ingress.kubernetes.io/auth-tls-verify-client"] == "on"
+        assert annotations["nginx.ingress.kubernetes.io/auth-tls-secret"] == "production/hft-frontend-origin-pull-ca"
+
+
+def test_the_origin_pull_ca_is_cloudflares() -> None:
+    body = "".join(line for line in ORIGIN_PULL_CA_PEM.splitlines() if not line.startswith("-----"))
+    fingerprint = hashlib.sha256(base64.b64decode(body)).hexdigest().upper()
+    assert fingerprint == "9A1AC2B4BE15F9F27EEE20A734CBA4E9898F61001B3BD7C84B69B56A3E25A2B9"
+    assert len(CLOUDFLARE_RANGES) == 22
+
+
+# --- cert-manager's ClusterIssuer, and its secret -----------------------------------------------------------
+
+
+def test_the_cluster_issuer_is_created_only_where_the_stack_asks() -> None:
+    assert not by_kind(manifests("production"), "ClusterIssuer")
+    objects = manifests(variant("production", "cluster-issuer-dns01"))
+    issuer = find(objects, "ClusterIssuer", "letsencrypt-prod")["spec"]["acme"]
+    assert issuer["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    (solver,) = issuer["solvers"]
+    assert solver["selector"] == {"dnsZones": ["hft-platform.com"]}
+    ref = solver["dns01"]["cloudflare"]["apiTokenSecretRef"]
+    token = find(objects, "Secret", ref["name"])
+    assert token["metadata"]["namespace"] == "cert-manager"  # the cluster resource namespace
+    assert set(token["stringData"]) == {ref["key"]}
+    http01 = find(manifests(variant("production", "cluster-issuer-http01")), "ClusterIssuer")["spec"]["acme"]
+    (solver,) = http01["solvers"]
+    assert {p["sectionName"] for p in solver["http01"]["gatewayHTTPRoute"]["parentRefs"]} == {
+        "http-hft-platform-com",
+        "http-www-hft-platform-com",
+    }
+
+
+def test_a_secret_in_a_field_that_may_hold_one_stays_secret_end_to_end(tmp_path: Any) -> None:
+    rendering = variant("production", "cluster-issuer-dns01")
+    (token,) = [r for r in rendering.by_type("kubernetes:core/v1:Secret") if r.name == "routing-cloudflare-api-token"]
+    assert is_secret(token.inputs["stringData"])
+    assert token.inputs["stringData"]["value"] == {"api-token": "cf-t0ken"}
+    assert "cf-t0ken" in secret_plaintexts(rendering)
+    assert "cf-t0ken" not in str(stack_export(rendering))
+    assert "cf-t0ken" not in str(manifests(rendering))
+
+
+def test_a_secret_elsewhere_in_the_routing_key_is_refused_naming_the_key(
+    render_stack: Callable[..., Rendering],
+) -> None:
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", {"hft-frontend:routing": {"gateway": {"className": Secret("s3cr3t-class")}}})
+    message = str(error.value)
+    assert message.startswith("Pulumi.staging.yaml: hft-frontend:routing: is a secret")
+    assert "routing.tls.clusterIssuer.cloudflareApiToken" in message
+    assert "s3cr3t" not in message
+
+
+# --- bad values -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"hft-frontend:app": {"hostnames": ["hft_platform.com"]}},
+            'Pulumi.staging.yaml: hft-frontend:app.hostnames[0] = "hft_platform.com": not a valid DNS name',
+        ),
+        (
+            {"hft-frontend:routing": {"mode": "traefik"}},
+            'Pulumi.staging.yaml: hft-frontend:routing.mode = "traefik": Input should be '
+            "'gateway' or 'ingress-nginx'",
+        ),
+        (
+            {"hft-frontend:routing": {"gateway": {"create": False, "name": "shared"}}},
+            "Pulumi.staging.yaml: hft-frontend:routing.gateway.namespace: is required to attach to an existing Gateway",
+        ),
+        (
+            {"hft-frontend:routing": {"tls": {"clusterIssuer": {"create": True}}}},
+            "Pulumi.staging.yaml: hft-frontend:routing.tls.clusterIssuer.cloudflareApiToken: is required for the "
+            "dns01-cloudflare solver",
+        ),
+        (
+            {"hft-frontend:cluster": {"ingressNamespace": "ingress-nginx"}},
+            "Pulumi.staging.yaml: hft-frontend:cluster.ingressNamespace: unknown key",
+        ),
+    ],
+)
+def test_bad_routing_values_fail_with_one_line_naming_the_key(
+    render_stack: Callable[..., Rendering], overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", overrides)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_dns_zones_are_the_hosts_registrable_domains() -> None:
+    assert dns_zones(["hft-platform.com", "www.hft-platform.com", "staging.hft-platform.com"]) == ["hft-platform.com"]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_variant_passes_the_policy_pack(stack: str, name: str) -> None:
+    violations = [v for v in evaluate_rendering(variant(stack, name)) if v.enforcement_level == "mandatory"]
+    assert violations == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_stack_exports_its_hostnames_and_the_origin_address(stack: str) -> None:
+    outputs = next(r for r in render(stack).registrations if r.type == "pulumi:pulumi:Stack").outputs
+    assert outputs["hostnames"] == list(from_stack_file(stack).app.hostnames)
+    assert outputs["originAddress"].endswith(".elb.us-east-1.amazonaws.com")
+    existing = next(r for r in variant(stack, "existing-gateway").registrations if r.type == "pulumi:pulumi:Stack")
+    assert "originAddress" not in existing.outputs, "an existing Gateway's address is its owner's to publish"
