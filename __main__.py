@@ -51,6 +51,22 @@ routes = Routing(
     opts=pulumi.ResourceOptions(depends_on=[baseline]),
 )
 
+if settings.edge.enabled:
+    # pulumi_cloudflare takes ~2 s and 165 MB to import (4,000 resources, eagerly): only when needed.
+    from components.edge_cdn import EdgeCDN, EdgeCDNArgs
+
+    edge = EdgeCDN(
+        "edge",
+        EdgeCDNArgs(
+            settings=settings.edge,
+            hostnames=app.hostnames,
+            origin=routes.address,
+            static_path=routing.static_path,
+        ),
+    )
+    pulumi.export("zoneId", edge.zone_id)
+    pulumi.export("nameServers", edge.name_servers)
+
 # Needs the prometheus-operator CRDs in the cluster; a stack without them sets observability.enabled: false.
 if settings.observability.enabled:
     Observability(

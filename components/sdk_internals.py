@@ -91,6 +91,11 @@ def reset_runtime(project: str | None = None, stack: str | None = None, preview:
         _settings.reset_options(project=project, stack=stack, preview=preview)
 
 
+def set_root_directory(path: str) -> None:
+    """What `pulumi.get_root_directory()` answers (the language host passes it; set_mocks does not)."""
+    _settings.SETTINGS.root_directory = path  # pyright: ignore[reportAttributeAccessIssue] - a context property
+
+
 def forget_root_stack() -> None:
     """`set_mocks` registers a root stack of its own; the language host instead lets `run_in_stack`
     register it when the program runs. Clearing it makes the program's run register it."""

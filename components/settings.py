@@ -12,6 +12,9 @@ import ipaddress
 import json
 import re
 import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
@@ -386,6 +389,10 @@ class AppSettings(_Model):
 class ClusterSettings(_Model):
     """Facts about the cluster the stack deploys into, shared by every component."""
 
+    # The cluster the stack deploys into, as the stacks call it: two stacks naming the same cluster
+    # must not both own a cluster-wide object (a ClusterIssuer, the Velero installation). None: this
+    # stack shares its cluster with no other.
+    name: DnsLabel | None = None
     # The Kubernetes minor version the stack targets: pins the Pod Security Standards version.
     kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]{2}$")] = "1.32"
     monitoring_namespace: DnsLabel = "monitoring"
@@ -551,6 +558,196 @@ class RoutingSettings(_Model):
         return self.gateway.proxy_namespace or PROXY_NAMESPACES[self.gateway.implementation] or self.gateway.namespace
 
 
+# --- the Cloudflare edge ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudflarePlan:
+    """What a Cloudflare plan allows in rate limiting rules. Cloudflare's docs ("Rate limiting rules:
+    availability", developers.cloudflare.com/waf/rate-limiting-rules/#availability, and its
+    `parameters` page) have said more than one thing over 2025-2026; these are the values every
+    version allows, so a rule accepted here is accepted by the API."""
+
+    max_rules: int
+    periods: frozenset[int]  # counting periods, seconds
+    timeouts: frozenset[int]  # mitigation timeouts, seconds
+    fields: frozenset[str] | None  # usable in a rule's expression; None: every field of the scheme
+    characteristics: frozenset[str]  # besides cf.colo.id, which every rule must count by
+    actions: frozenset[str]
+
+
+_PATH_FIELDS = frozenset({"http.request.uri.path", "cf.client.bot"})
+_URI_FIELDS = _PATH_FIELDS | {"http.host", "http.request.uri", "http.request.full_uri", "http.request.uri.query"}
+_CHALLENGES = frozenset({"challenge", "js_challenge", "managed_challenge"})
+CLOUDFLARE_PLANS: dict[str, CloudflarePlan] = {
+    "free": CloudflarePlan(
+        1, frozenset({10}), frozenset({10}), _PATH_FIELDS, frozenset({"ip.src"}), _CHALLENGES | {"block"}
+    ),
+    "pro": CloudflarePlan(
+        2, frozenset({10, 60}), frozenset({10, 60, 3600}), _URI_FIELDS, frozenset({"ip.src"}), _CHALLENGES | {"block"}
+    ),
+    "business": CloudflarePlan(
+        5,
+        frozenset({10, 60, 600}),
+        frozenset({10, 60, 3600, 86400}),
+        _URI_FIELDS | {"http.request.method", "ip.src", "http.user_agent"},
+        frozenset({"ip.src"}),
+        _CHALLENGES | {"block"},
+    ),
+    "enterprise": CloudflarePlan(
+        100,
+        frozenset({10, 60, 120, 300, 600}),
+        frozenset({10, 60, 120, 300, 600, 3600, 86400}),
+        None,
+        frozenset({"ip.src", "cf.unique_visitor_id"}),
+        _CHALLENGES | {"block", "log"},  # log (the seed's "simulate"): Enterprise only
+    ),
+}
+
+
+def expression_fields(expression: str) -> list[str]:
+    """The fields of a Cloudflare Rules language expression, as Cloudflare's own engine (wirefilter)
+    parses it against the HTTP scheme; ValueError with the parser's message if it does not."""
+    from octorules_wirefilter import parse_expression  # a compiled extension: loaded when rules are checked
+
+    parsed = parse_expression(expression)
+    if "error" in parsed:
+        raise ValueError(" ".join(str(parsed["error"]).split()))
+    return list(parsed["fields"])
+
+
+class RateLimitRule(_Model):
+    """A rate limiting rule (phase http_ratelimit): requests matching `expression`, counted per
+    `characteristics` over `period` seconds; above `requestsPerPeriod`, `action` for `mitigationTimeout`."""
+
+    ref: DnsLabel  # stable id: reordering the list does not recreate the rule
+    description: str
+    expression: str
+    characteristics: tuple[str, ...] = Field(default=("ip.src", "cf.colo.id"), strict=False)
+    period: int = Field(ge=1)
+    requests_per_period: int = Field(ge=1)
+    mitigation_timeout: int = Field(ge=0)
+    action: Literal["block", "challenge", "js_challenge", "managed_challenge", "log"] = "block"
+
+    @model_validator(mode="after")
+    def _parses(self) -> Self:
+        try:
+            expression_fields(self.expression)
+        except ValueError as exc:
+            raise RuleError("expression", self.expression, f"not a valid Cloudflare rule expression: {exc}") from None
+        if "cf.colo.id" not in self.characteristics:
+            raise RuleError(
+                "characteristics", list(self.characteristics), "must include cf.colo.id (Cloudflare requires it)"
+            )
+        return self
+
+
+# The seed's per-client limits, at the edge where the client's address is known: the Cloudflare
+# Terraform's /api/ limit, and the two nginx.conf zones (which keyed on Cloudflare's addresses).
+SEED_RATE_LIMITS = (
+    RateLimitRule(
+        ref="api-write-methods",
+        description="The seed's Cloudflare limit: /api/ with GET, POST, PUT or DELETE, 1000 per minute",
+        expression=(
+            'starts_with(http.request.uri.path, "/api/") and http.request.method in {"GET" "POST" "PUT" "DELETE"}'
+        ),
+        period=60,
+        requests_per_period=1000,
+        mitigation_timeout=60,
+    ),
+    RateLimitRule(
+        ref="api",
+        description="The seed's nginx zone 'api': /api/, 100 per minute per client",
+        expression='starts_with(http.request.uri.path, "/api/")',
+        period=60,
+        requests_per_period=100,
+        mitigation_timeout=60,
+    ),
+    RateLimitRule(
+        ref="general",
+        description="The seed's nginx zone 'general': everything else, 1000 per minute per client",
+        expression='not starts_with(http.request.uri.path, "/api/")',
+        period=60,
+        requests_per_period=1000,
+        mitigation_timeout=60,
+    ),
+)
+
+
+def _plan_problem(plan_name: str, rule: RateLimitRule) -> tuple[str, object, str, Sequence[object]] | None:
+    """(field, value, what, allowed) of the first thing in `rule` the plan does not allow, or None."""
+    plan = CLOUDFLARE_PLANS[plan_name]
+    if rule.action not in plan.actions:
+        return "action", rule.action, "the action", sorted(plan.actions)
+    if rule.period not in plan.periods:
+        return "period", rule.period, "the period", sorted(plan.periods)
+    # Below Enterprise, a challenge action throttles: Cloudflare requires a timeout of 0 then.
+    timeouts = {0} if rule.action in _CHALLENGES and plan_name != "enterprise" else plan.timeouts
+    if rule.mitigation_timeout not in timeouts:
+        return "mitigationTimeout", rule.mitigation_timeout, "the timeout", sorted(timeouts)
+    for characteristic in rule.characteristics:
+        if characteristic != "cf.colo.id" and characteristic not in plan.characteristics:
+            return "characteristics", characteristic, "counting by", sorted(plan.characteristics | {"cf.colo.id"})
+    for field in expression_fields(rule.expression) if plan.fields is not None else ():
+        if field not in (plan.fields or ()):
+            return "expression", rule.expression, f"the field {field} is", sorted(plan.fields or ())
+    return None
+
+
+class EdgeSettings(_Model):
+    """The Cloudflare edge (EdgeCDN). Zone settings and each phase's entrypoint ruleset are singletons
+    per zone: exactly one stack owns them (`ownsZone`), and its rules cover every host of the zone."""
+
+    enabled: bool = True
+    zone: DnsName = "hft-platform.com"
+    owns_zone: bool = False
+    # The Cloudflare account the zone belongs to (needed to create it). It may be given as a secret.
+    account_id: MaybeSecretValue | None = None
+    plan: Literal["free", "pro", "business", "enterprise"] = "business"
+    # Cloudflare presents its client certificate to the origin (the routing's origin lock checks it).
+    authenticated_origin_pulls: bool = False
+    # The origin the DNS records point at, when routing cannot tell (an existing Gateway): an IPv4 or
+    # IPv6 address, or a hostname (a load balancer's).
+    origin: str | None = None
+    static_cache_ttl_seconds: int = Field(default=31536000, ge=1)
+    rate_limits: tuple[RateLimitRule, ...] = Field(default=SEED_RATE_LIMITS, strict=False)
+
+    @model_validator(mode="after")
+    def _ownership_and_plan(self) -> Self:
+        if self.owns_zone and self.account_id is None:
+            raise RuleError("accountId", None, "is required to create the zone (ownsZone: true)")
+        if isinstance(self.account_id, str) and not re.fullmatch(r"[0-9a-f]{32}", self.account_id):
+            raise RuleError("accountId", self.account_id, "not a Cloudflare account id (32 hexadecimal digits)")
+        if self.origin is not None:
+            try:
+                ipaddress.ip_address(self.origin)
+            except ValueError:
+                try:
+                    _check_dns_name(self.origin)
+                except ValueError:
+                    raise RuleError("origin", self.origin, "not an IP address or a DNS name") from None
+        plan = CLOUDFLARE_PLANS[self.plan]
+        if len(self.rate_limits) > plan.max_rules:
+            raise RuleError(
+                "rateLimits",
+                None,
+                f"{len(self.rate_limits)} rules; the {self.plan} plan allows {plan.max_rules}",
+            )
+        refs = [rule.ref for rule in self.rate_limits]
+        if len(set(refs)) != len(refs):
+            raise RuleError("rateLimits", None, "two rules share a ref")
+        for index, rule in enumerate(self.rate_limits):
+            problem = _plan_problem(self.plan, rule)
+            if problem is not None:
+                field, value, what, allowed = problem
+                raise RuleError(
+                    f"rateLimits[{index}].{field}",
+                    value,
+                    f"{what} not available on the {self.plan} plan (allowed: {', '.join(map(str, allowed))})",
+                )
+        return self
+
+
 class BackendApi(_Model):
     namespace: DnsLabel = "api-backend"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -626,9 +823,23 @@ class StackSettings(_Model):
     cluster: ClusterSettings = ClusterSettings()
     security: SecuritySettings = SecuritySettings()
     routing: RoutingSettings = RoutingSettings()
+    edge: EdgeSettings = EdgeSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     # The Sentry DSN carries the project's key: a Pulumi secret only.
     sentry_dsn: SecretValue | None = None
+
+    @model_validator(mode="after")
+    def _origin_pulls_from_the_edge(self) -> Self:
+        # Validating Cloudflare's client certificate at the origin before the zone sends it would
+        # refuse Cloudflare too. Where another stack owns the zone, its stack file is the place to look.
+        lock, edge = self.routing.origin_lock, self.edge
+        if lock.authenticated_origin_pulls and edge.enabled and edge.owns_zone and not edge.authenticated_origin_pulls:
+            raise RuleError(
+                "routing.originLock.authenticatedOriginPulls",
+                True,
+                "the zone does not send Cloudflare's certificate: set edge.authenticatedOriginPulls: true first",
+            )
+        return self
 
 
 # --- secrets in the stack's values -------------------------------------------------------------
@@ -812,6 +1023,91 @@ def _structured(key: str) -> bool:
     return field is not None and _model_in(field.annotation) is not None
 
 
+# --- one owner for each singleton ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Something only one stack may own: a zone's singletons, a cluster-wide object."""
+
+    scope: str  # "zone hft-platform.com", "cluster hft-production"
+    thing: str  # "its zone settings and entrypoint rulesets", "the ClusterIssuer letsencrypt-prod"
+    key: str  # the stack value that claims it
+
+
+def claims(settings: StackSettings) -> list[Claim]:
+    found: list[Claim] = []
+    if settings.edge.enabled and settings.edge.owns_zone:
+        found.append(Claim(f"zone {settings.edge.zone}", "its zone settings and entrypoint rulesets", "edge.ownsZone"))
+    cluster = settings.cluster.name
+    issuer = settings.routing.tls.cluster_issuer
+    if cluster is not None and issuer.create:
+        found.append(
+            Claim(f"cluster {cluster}", f"the ClusterIssuer {issuer.name}", "routing.tls.clusterIssuer.create")
+        )
+    return found
+
+
+def _sibling_claims(raw: dict[str, Any]) -> list[Claim]:
+    """Another stack file's claims, read leniently: a value it gets wrong is its own stack's error."""
+    sections = {
+        name: raw.get(info.alias or name, {})
+        for name, info in StackSettings.model_fields.items()
+        if _model_in(info.annotation) is not None
+    }
+    try:
+        partial = StackSettings.model_construct(
+            edge=EdgeSettings.model_validate(sections["edge"]),
+            cluster=ClusterSettings.model_validate(sections["cluster"]),
+            routing=RoutingSettings.model_validate(_without_secrets(sections["routing"])),
+        )
+    except (ValidationError, TypeError, ValueError):
+        return []
+    return claims(partial)
+
+
+def _without_secrets(value: Any) -> Any:
+    """A sibling's `secure:` values as marked secrets, so secret-only fields validate."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return ConfigSecret("[encrypted]")
+        return {k: _without_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def check_claims(settings: StackSettings, stack: str, root: Path) -> None:
+    """Refuse to own what another stack file of the project owns (its stack file says so)."""
+    import yaml  # only here: the only stack values the program reads from files are other stacks' claims
+
+    mine = {(c.scope, c.thing): c for c in claims(settings)}
+    if not mine:
+        return
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        other = path.name[len("Pulumi.") : -len(".yaml")]
+        if other == stack:
+            continue
+        try:
+            config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        prefix = f"{PROJECT}:"
+        raw = {
+            key.removeprefix(prefix): value
+            for key, value in config.items()
+            if not (":" in key and not key.startswith(prefix))
+        }
+        for claim in _sibling_claims(raw):
+            if (claim.scope, claim.thing) in mine:
+                raise _fail(
+                    mine[(claim.scope, claim.thing)].key,
+                    None,
+                    f"{claim.scope}: {claim.thing} is owned by the stack '{other}' ({path.name}: {claim.key}); "
+                    "exactly one stack may own it",
+                )
+
+
 def load_settings() -> StackSettings:
     """Read and validate this stack's configuration. Raises SettingsError with one line."""
     config = pulumi.Config(PROJECT)
@@ -829,4 +1125,8 @@ def load_settings() -> StackSettings:
             raw[key] = config.get(key)
     raw.setdefault("environment", pulumi.get_stack())
     raw.setdefault("namespace", raw["environment"])
-    return parse_settings(raw, frozenset(secret_keys))
+    settings = parse_settings(raw, frozenset(secret_keys))
+    root = pulumi.get_root_directory()
+    if root:
+        check_claims(settings, pulumi.get_stack(), Path(root))
+    return settings

@@ -35,6 +35,7 @@ from components.sdk_internals import (
     run_in_stack,
     serialize_properties,
     set_config,
+    set_root_directory,
     sync_await,
 )
 from offline_preview import providers
@@ -92,14 +93,15 @@ def contains_unknown(value: Any) -> bool:
 
 
 class PreviewMocks(pulumi_mocks.Mocks):
-    """Answers invokes (none of the program's need an answer). Resources go to `providers` instead,
-    from `RecordingMonitor`, which knows their URNs and aliases."""
+    """Answers invokes (data sources) with what the providers would find (`providers.call`). Resources go
+    to `providers.compute`, from `RecordingMonitor`, which knows their URNs and aliases."""
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         raise NotImplementedError("RecordingMonitor registers resources itself")
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        # A plain dict: the MockMonitor reads a tuple's second item as a list of check failures.
+        return providers.call(args.token, dict(args.args))
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -291,6 +293,7 @@ def _run_isolated(project_dir: Path, project: str, config: StackConfig) -> Rende
             logger=log,  # type: ignore[arg-type]  # duck-typed logger
         )
         set_config(dict(config.values), list(config.secret_keys))
+        set_root_directory(str(project_dir))
         # set_mocks made a root stack already; the language host instead runs the program inside
         # `run_in_stack`, which registers the stack's exports when the program ends. Do the same.
         forget_root_stack()

@@ -1,5 +1,7 @@
 """The Cloudflare edge (pulumi-cloudflare 6): the zone encrypts to the origin and verifies its certificate
-(SSL mode strict), accepts TLS 1.2 or newer only, and redirects plain HTTP to HTTPS.
+(SSL mode strict), accepts TLS 1.2 or newer only, and redirects plain HTTP to HTTPS; every rule of a
+Ruleset parses as Cloudflare's Rules language (with Cloudflare's own engine, wirefilter), and no rate
+limiting rule merely logs on a production host.
 
 Each `cloudflare.ZoneSetting` is checked on its own; a stack policy also requires every zone this stack
 owns to declare all three, since Cloudflare's defaults for a missing one (TLS 1.0 accepted, HTTP served,
@@ -9,6 +11,7 @@ stack is that stack's to configure: zone settings are singletons per zone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +25,11 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies.common import get, known, resource_policy, show, stack_policy
+from policies.common import get, items, known, resource_policy, show, stack_policy
 
 ZONE = "cloudflare:index/zone:Zone"
 ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+RULESET = "cloudflare:index/ruleset:Ruleset"
 
 
 def tls_version_at_least(minimum: tuple[int, ...]) -> Callable[[Any], bool]:
@@ -102,6 +106,72 @@ def check_zone_settings_declared(args: StackValidationArgs) -> Iterator[tuple[st
             )
 
 
+# --- rulesets ------------------------------------------------------------------------------------
+
+
+def parse_error(expression: str) -> str | None:
+    """What Cloudflare's engine (wirefilter, HTTP scheme) says is wrong with the expression, or None."""
+    from octorules_wirefilter import parse_expression  # a compiled extension, loaded when a Ruleset is checked
+
+    parsed = parse_expression(expression)
+    return " ".join(str(parsed["error"]).split()) if "error" in parsed else None
+
+
+def _rule_name(rule: Any, index: int) -> str:
+    ref = get(rule, "ref")
+    return f"rules[{index}] ({show(ref)})" if ref is not None else f"rules[{index}]"
+
+
+def check_ruleset_expressions(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type != RULESET:
+        return
+    for index, rule in enumerate(items(args.props, "rules")):
+        expression = get(rule, "expression")
+        if not isinstance(expression, str):
+            continue
+        error = parse_error(expression)
+        if error is not None:
+            yield (
+                f"Ruleset {show(args.name)}: {_rule_name(rule, index)}: the expression does not parse as Cloudflare's "
+                f"Rules language ({error}). Cloudflare refuses the whole ruleset."
+            )
+
+
+NON_PRODUCTION_HOSTS = "nonProductionHosts"
+_HOST_CONDITION = re.compile(r'http\.host\s+(?:eq|==)\s+"([^"]+)"|http\.host\s+in\s+\{([^}]*)\}')
+
+
+def scoped_hosts(expression: str) -> set[str] | None:
+    """The hosts a rule is limited to, when the expression is a conjunction naming `http.host`; None
+    when it may match any host (an approximation on the text: it never narrows an `or`)."""
+    if re.search(r"\bor\b|\|\|", expression):
+        return None
+    hosts: set[str] = set()
+    for single, many in _HOST_CONDITION.findall(expression):
+        hosts |= {single} if single else set(re.findall(r'"([^"]+)"', many))
+    return hosts or None
+
+
+def check_rate_limits_not_log_only(args: ResourceValidationArgs) -> Iterator[str]:
+    """A rule that only logs (the seed's "simulate") protects nothing; on a production host it is a
+    mistake. Hosts in the config's `nonProductionHosts` may have one (to try a rule out)."""
+    if args.resource_type != RULESET or get(args.props, "phase") != "http_ratelimit":
+        return
+    allowed = {str(host) for host in items(args.get_config(), NON_PRODUCTION_HOSTS)}
+    for index, rule in enumerate(items(args.props, "rules")):
+        if get(rule, "action") != "log":
+            continue
+        expression = get(rule, "expression")
+        hosts = scoped_hosts(expression) if isinstance(expression, str) else None
+        if hosts is not None and hosts <= allowed:
+            continue
+        where = "every host of the zone" if hosts is None else ", ".join(sorted(hosts - allowed))
+        yield (
+            f"Ruleset {show(args.name)}: {_rule_name(rule, index)} only logs, on {where}. Use action block (or a "
+            "challenge), or limit the rule to hosts listed in the policy's nonProductionHosts."
+        )
+
+
 POLICIES: list[Policy] = [
     resource_policy(
         "cloudflare-ssl-strict",
@@ -130,5 +200,27 @@ POLICIES: list[Policy] = [
         check_zone_settings_declared,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+    ),
+    resource_policy(
+        "cloudflare-ruleset-expressions-parse",
+        "Every rule of a Cloudflare Ruleset has an expression Cloudflare's Rules language engine parses.",
+        check_ruleset_expressions,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+    ),
+    resource_policy(
+        "cloudflare-rate-limit-not-log-only",
+        "No Cloudflare rate limiting rule only logs on a production host (it would block nothing).",
+        check_rate_limits_not_log_only,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+        config={
+            NON_PRODUCTION_HOSTS: {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "default": [],
+                "description": "Hosts on which a log-only rate limiting rule is allowed (e.g. to try a rule out).",
+            }
+        },
     ),
 ]

@@ -136,10 +136,14 @@ def test_the_stack_file_reaches_the_program_as_the_engine_passes_it(tmp_path: Pa
     config = stack_values("staging")
     config["hft-frontend:sentryDsn"] = {"secure": "v1:ciphertext"}
     config["kubernetes:context"] = "staging"
+    # `pulumi config set --secret --path routing.tls.clusterIssuer.cloudflareApiToken ...` writes this:
+    config["hft-frontend:routing"] = {"tls": {"clusterIssuer": {"cloudflareApiToken": {"secure": "v1:abc"}}}}
     (tmp_path / "Pulumi.engine.yaml").write_text(yaml.safe_dump({"config": config}))
     loaded = load_stack_config(tmp_path, "engine", PROJECT)
     assert loaded.values["hft-frontend:sentryDsn"] == SECRET_PLACEHOLDER
-    assert loaded.secret_keys == {"hft-frontend:sentryDsn"}
+    assert loaded.secret_keys == {"hft-frontend:sentryDsn", "hft-frontend:routing"}
+    routing = json.loads(loaded.values["hft-frontend:routing"])
+    assert routing["tls"]["clusterIssuer"]["cloudflareApiToken"] == SECRET_PLACEHOLDER
     assert loaded.values["kubernetes:context"] == "staging"
     assert json.loads(loaded.values["hft-frontend:app"])["replicas"] == 2
     assert loaded.values["hft-frontend:environment"] == "staging"

@@ -41,9 +41,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
     "nginx-gateway-fabric": {"hft-frontend:routing": {"gateway": {"implementation": "nginx-gateway-fabric"}}},
     "istio": {"hft-frontend:routing": {"gateway": {"implementation": "istio", "namespace": "istio-gateways"}}},
-    "origin-pulls": {"hft-frontend:routing": {"originLock": {"authenticatedOriginPulls": True}}},
+    # (The zone must send Cloudflare's certificate where this stack owns it.)
+    "origin-pulls": {
+        "hft-frontend:routing": {"originLock": {"authenticatedOriginPulls": True}},
+        "hft-frontend:edge": {"authenticatedOriginPulls": True},
+    },
     "origin-pulls-ingress-nginx": {
-        "hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"authenticatedOriginPulls": True}}
+        "hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"authenticatedOriginPulls": True}},
+        "hft-frontend:edge": {"authenticatedOriginPulls": True},
     },
     "cluster-issuer-dns01": {
         "hft-frontend:routing": {"tls": {"clusterIssuer": {"create": True, "cloudflareApiToken": Secret("cf-t0ken")}}}

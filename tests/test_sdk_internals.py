@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 
+import pulumi
 import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
@@ -76,6 +77,8 @@ def test_the_runtime_can_be_reset_and_run_a_program_in_a_root_stack() -> None:
     sdk_internals.reset_runtime(project="proj", stack="dev", preview=True)
     try:
         assert (sdk_internals.current_project(), sdk_internals.current_stack()) == ("proj", "dev")
+        sdk_internals.set_root_directory("/srv/project")
+        assert pulumi.get_root_directory() == "/srv/project"  # the public API the program reads it with
         sdk_internals.forget_root_stack()
         coroutine = sdk_internals.run_in_stack(lambda: None)
         assert asyncio.iscoroutine(coroutine)

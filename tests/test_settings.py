@@ -408,7 +408,7 @@ def test_the_preview_command_fails_with_one_clear_line(tmp_path: Path, key: str,
 
 def test_the_model_declares_which_fields_may_hold_a_secret() -> None:
     # Both must be secrets; no other field may hold one.
-    assert secret_fields() == ["routing.tls.clusterIssuer.cloudflareApiToken", "sentryDsn"]
+    assert secret_fields() == ["routing.tls.clusterIssuer.cloudflareApiToken", "edge.accountId", "sentryDsn"]
 
 
 def test_a_secret_sentry_dsn_becomes_a_config_secret() -> None:

@@ -50,6 +50,8 @@ Compute = Callable[[NewResource], Computed]
 
 _BY_TYPE: dict[str, Compute] = {}
 _BY_PACKAGE: dict[str, Compute] = {}
+Call = Callable[[dict[str, Any]], dict[str, Any]]
+_CALLS: dict[str, Call] = {}
 
 
 def computes(*types: str) -> Callable[[Compute], Compute]:
@@ -72,6 +74,23 @@ def computes_package(package: str) -> Callable[[Compute], Compute]:
         return function
 
     return register
+
+
+def computes_call(*tokens: str) -> Callable[[Call], Call]:
+    """Register what a provider answers to these invokes (data sources: `cloudflare.get_zone`)."""
+
+    def register(function: Call) -> Call:
+        for token in tokens:
+            _CALLS[token] = function
+        return function
+
+    return register
+
+
+def call(token: str, args: dict[str, Any]) -> dict[str, Any]:
+    """An invoke's result; an unregistered one answers nothing (every output unknown)."""
+    function = _CALLS.get(token)
+    return function(args) if function is not None else {}
 
 
 def compute(resource: NewResource) -> Computed:
@@ -105,6 +124,16 @@ def hex_placeholder(seed: str, length: int = 32) -> str:
 
 
 # Registers every provider's computations (each module decorates its functions on import).
-from offline_preview.providers import kubernetes, random, tls  # noqa: E402
+from offline_preview.providers import cloudflare, kubernetes, random, tls  # noqa: E402
 
-__all__ = ["NewResource", "compute", "computes", "computes_package", "kubernetes", "random", "tls"]
+__all__ = [
+    "NewResource",
+    "call",
+    "cloudflare",
+    "compute",
+    "computes",
+    "computes_package",
+    "kubernetes",
+    "random",
+    "tls",
+]

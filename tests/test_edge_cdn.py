@@ -1,0 +1,341 @@
+"""EdgeCDN: the zone, its settings, cache and rate limiting rules and DNS records as each stack renders
+them; what each rule's expression matches (Cloudflare's engine parses it, a small interpreter runs
+it); the plan's limits and the zone's single owner enforced with one line; the Cloudflare policies."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from components.edge_cdn import record_type
+from offline_preview.engine import ProgramError, Registration, Rendering
+from offline_preview.render import stack_export
+from tests.support.cloudflare_rules import Request, matches
+from tests.support.policies import evaluate, fired, messages
+from tests.support.stacks import STACKS, from_stack_file, render
+
+ZONE = "cloudflare:index/zone:Zone"
+SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+RULESET = "cloudflare:index/ruleset:Ruleset"
+RECORD = "cloudflare:index/dnsRecord:DnsRecord"
+
+
+def of_type(rendering: Rendering, type_: str) -> list[Registration]:
+    return rendering.by_type(type_)
+
+
+def ruleset(rendering: Rendering, phase: str) -> Registration:
+    (found,) = [r for r in of_type(rendering, RULESET) if r.inputs["phase"] == phase]
+    return found
+
+
+def stack_outputs(rendering: Rendering) -> dict[str, Any]:
+    return next(r for r in rendering.registrations if r.type == "pulumi:pulumi:Stack").outputs
+
+
+# --- the zone and its settings -----------------------------------------------------------------------
+
+
+def test_production_owns_the_zone_and_protects_it() -> None:
+    rendering = render("production")
+    (zone,) = of_type(rendering, ZONE)
+    assert (zone.inputs["name"], zone.inputs["type"]) == ("hft-platform.com", "full")
+    assert zone.inputs["account"] == {"id": from_stack_file("production").edge.account_id}
+    (state,) = [r for r in stack_export(rendering)["deployment"]["resources"] if r["type"] == ZONE]
+    assert state["protect"] is True
+    outputs = stack_outputs(rendering)
+    assert outputs["zoneId"] == zone.id
+    assert outputs["nameServers"] == zone.outputs["nameServers"]
+    assert all(server.endswith(".ns.cloudflare.com") for server in outputs["nameServers"])
+
+
+def test_every_zone_setting_has_its_value() -> None:
+    rendering = render("production")
+    (zone,) = of_type(rendering, ZONE)
+    settings = {s.inputs["settingId"]: s.inputs["value"] for s in of_type(rendering, SETTING)}
+    assert settings == {
+        "ssl": "strict",
+        "always_use_https": "on",
+        "min_tls_version": "1.2",
+        "tls_1_3": "on",
+        "automatic_https_rewrites": "on",
+        "opportunistic_encryption": "on",
+        "security_level": "medium",
+        "browser_check": "on",
+        "challenge_ttl": 1800,
+        "development_mode": "off",
+        "sort_query_string_for_cache": "off",
+        "always_online": "off",
+        "brotli": "on",
+        "websockets": "on",
+        "http3": "on",
+        "tls_client_auth": "off",
+    }
+    for setting in of_type(rendering, SETTING):
+        assert setting.property_dependencies["zoneId"] == [zone.urn], "each setting belongs to this zone"
+
+
+def test_authenticated_origin_pulls_is_a_stack_value() -> None:
+    rendering = render("production", {"hft-frontend:edge": {"authenticatedOriginPulls": True}})
+    assert {s.inputs["settingId"]: s.inputs["value"] for s in of_type(rendering, SETTING)}["tls_client_auth"] == "on"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_page_rule_legacy_rate_limit_or_minify_anywhere(stack: str) -> None:
+    rendering = render(stack)
+    types = {r.type for r in rendering.registrations}
+    assert not {"cloudflare:index/pageRule:PageRule", "cloudflare:index/rateLimit:RateLimit"} & types
+    assert "minify" not in {s.inputs["settingId"] for s in of_type(rendering, SETTING)}
+    assert "minify" not in str(stack_export(rendering))
+
+
+def test_staging_owns_no_zone_singleton_and_finds_the_zone_by_name() -> None:
+    rendering = render("staging")
+    assert not of_type(rendering, ZONE)
+    assert not of_type(rendering, SETTING)
+    assert not of_type(rendering, RULESET)
+    (record,) = of_type(rendering, RECORD)
+    # The zone the lookup found: the production stack's (the offline lookup answers by name).
+    assert record.inputs["zoneId"] == render("production").by_type(ZONE)[0].id
+
+
+# --- cache rules --------------------------------------------------------------------------------------
+
+
+def test_cache_rules_cache_static_assets_a_year_and_never_the_api_in_this_order() -> None:
+    static, bypass = ruleset(render("production"), "http_request_cache_settings").inputs["rules"]
+    assert static["action"] == bypass["action"] == "set_cache_settings"
+    assert static["actionParameters"] == {
+        "cache": True,
+        "edgeTtl": {"mode": "override_origin", "default": 31536000},
+        "browserTtl": {"mode": "override_origin", "default": 31536000},
+    }
+    assert bypass["actionParameters"] == {"cache": False}
+    for host in ("hft-platform.com", "www.hft-platform.com", "staging.hft-platform.com"):
+        assert matches(static["expression"], Request("/_next/static/chunks/app.js", host=host))
+        assert matches(bypass["expression"], Request("/api/orders", host=host))
+    assert not matches(static["expression"], Request("/dashboard"))
+    assert not matches(static["expression"], Request("/api/_next/static/x"))
+    assert not matches(bypass["expression"], Request("/_next/static/app.js"))
+    assert not matches(bypass["expression"], Request("/apiary"))
+
+
+def test_the_last_matching_cache_rule_wins_so_the_api_bypass_comes_last() -> None:
+    rules = ruleset(render("production"), "http_request_cache_settings").inputs["rules"]
+    # Cache rules stack and the last match wins: a request both rules match is bypassed.
+    both = Request("/api/x")
+    winner = [rule for rule in rules if matches(rule["expression"], both)][-1]
+    assert winner["actionParameters"] == {"cache": False}
+
+
+# --- rate limiting rules -----------------------------------------------------------------------------------
+
+
+def test_the_rate_limits_carry_every_per_client_limit_of_the_seed() -> None:
+    rules = {r["ref"]: r for r in ruleset(render("production"), "http_ratelimit").inputs["rules"]}
+    assert list(rules) == ["api-write-methods", "api", "general"]
+    for rule in rules.values():
+        assert rule["action"] == "block"
+        assert rule["ratelimit"]["characteristics"] == ["ip.src", "cf.colo.id"]  # per client IP and data centre
+        assert (rule["ratelimit"]["period"], rule["ratelimit"]["mitigationTimeout"]) == (60, 60)
+    assert rules["api-write-methods"]["ratelimit"]["requestsPerPeriod"] == 1000
+    assert rules["api"]["ratelimit"]["requestsPerPeriod"] == 100
+    assert rules["general"]["ratelimit"]["requestsPerPeriod"] == 1000
+
+    methods = rules["api-write-methods"]["expression"]
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        assert matches(methods, Request("/api/orders", method))
+    assert not matches(methods, Request("/api/orders", "PATCH"))
+    assert not matches(methods, Request("/markets", "GET"))
+    assert matches(rules["api"]["expression"], Request("/api/orders", "PATCH"))
+    assert not matches(rules["api"]["expression"], Request("/markets"))
+    assert matches(rules["general"]["expression"], Request("/markets"))
+    assert matches(rules["general"]["expression"], Request("/ws", host="staging.hft-platform.com"))
+    assert not matches(rules["general"]["expression"], Request("/api/orders"))
+
+
+# --- DNS ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_host_gets_a_proxied_record_pointing_at_the_routing_address(stack: str) -> None:
+    rendering = render(stack)
+    records = {r.inputs["name"]: r.inputs for r in of_type(rendering, RECORD)}
+    assert sorted(records) == sorted(from_stack_file(stack).app.hostnames)
+    origin = stack_outputs(rendering)["originAddress"]
+    for record in records.values():
+        assert (record["type"], record["content"], record["proxied"], record["ttl"]) == ("CNAME", origin, True, 1)
+
+
+@pytest.mark.parametrize(
+    ("origin", "kind"), [("203.0.113.10", "A"), ("2001:db8::10", "AAAA"), ("lb.example.net", "CNAME")]
+)
+def test_an_origin_the_stack_gives_sets_the_record_type(origin: str, kind: str) -> None:
+    rendering = render("staging", {"hft-frontend:edge": {"origin": origin}})
+    (record,) = of_type(rendering, RECORD)
+    assert (record.inputs["type"], record.inputs["content"]) == (kind, origin)
+    assert record_type(origin) == kind
+
+
+# --- bad values -------------------------------------------------------------------------------------------------
+
+RULE = {
+    "ref": "probe",
+    "description": "d",
+    "expression": 'starts_with(http.request.uri.path, "/api/")',
+    "period": 60,
+    "requestsPerPeriod": 10,
+    "mitigationTimeout": 60,
+}
+
+
+def _rule(**changes: Any) -> dict[str, Any]:
+    return {"hft-frontend:edge": {"rateLimits": [{**RULE, **changes}]}}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            _rule(expression='starts_with(http.request.uri.path, "/api/"'),
+            "hft-frontend:edge.rateLimits[0].expression",
+        ),
+        (_rule(expression='http.request.nope eq "x"'), "unknown identifier"),
+        (
+            _rule(period=120),
+            "hft-frontend:edge.rateLimits[0].period = 120: the period not available on the business plan "
+            "(allowed: 10, 60, 600)",
+        ),
+        (
+            _rule(mitigationTimeout=120),
+            "hft-frontend:edge.rateLimits[0].mitigationTimeout = 120: the timeout not available",
+        ),
+        (
+            _rule(action="log"),
+            'hft-frontend:edge.rateLimits[0].action = "log": the action not available on the business plan',
+        ),
+        (
+            _rule(action="managed_challenge"),
+            "mitigationTimeout = 60: the timeout not available on the business plan (allowed: 0)",
+        ),
+        (_rule(characteristics=['http.request.headers["x"]', "cf.colo.id"]), "characteristics"),
+        (_rule(characteristics=["ip.src"]), "must include cf.colo.id"),
+        (
+            {"hft-frontend:edge": {"plan": "pro"}},
+            "hft-frontend:edge.rateLimits: 3 rules; the pro plan allows 2",
+        ),
+        (
+            {
+                "hft-frontend:edge": {
+                    "plan": "free",
+                    "rateLimits": [
+                        {**RULE, "period": 10, "mitigationTimeout": 10, "expression": 'http.request.method eq "GET"'}
+                    ],
+                }
+            },
+            "the field http.request.method is not available on the free plan",
+        ),
+        (
+            {"hft-frontend:edge": {"origin": "not an address"}},
+            'hft-frontend:edge.origin = "not an address": not an IP address or a DNS name',
+        ),
+        ({"hft-frontend:edge": {"ownsZone": True, "accountId": "abc"}}, "not a Cloudflare account id"),
+    ],
+)
+def test_bad_edge_values_fail_with_one_line(
+    render_stack: Callable[..., Rendering], overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", overrides)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_two_stacks_owning_the_zone_are_refused(render_stack: Callable[..., Rendering]) -> None:
+    overrides = {"hft-frontend:edge": {"ownsZone": True, "accountId": "0123456789abcdef0123456789abcdef"}}
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", overrides)
+    assert str(error.value) == (
+        "Pulumi.staging.yaml: hft-frontend:edge.ownsZone: zone hft-platform.com: its zone settings and entrypoint "
+        "rulesets is owned by the stack 'production' (Pulumi.production.yaml: edge.ownsZone); exactly one stack "
+        "may own it"
+    )
+
+
+def test_origin_validation_needs_the_zone_to_send_cloudflares_certificate(
+    render_stack: Callable[..., Rendering],
+) -> None:
+    overrides = {"hft-frontend:routing": {"originLock": {"authenticatedOriginPulls": True}}}
+    with pytest.raises(ProgramError) as error:
+        render_stack("production", overrides)
+    assert "hft-frontend:routing.originLock.authenticatedOriginPulls" in str(error.value)
+    both = {**overrides, "hft-frontend:edge": {"authenticatedOriginPulls": True}}
+    assert render_stack("production", both).by_type(ZONE)
+
+
+def test_the_account_id_may_be_a_secret(render_stack: Callable[..., Rendering]) -> None:
+    from tests.support.stacks import Secret, secret_plaintexts
+
+    account = "fedcba9876543210fedcba9876543210"
+    rendering = render_stack("production", {"hft-frontend:edge": {"accountId": Secret(account)}})
+    assert account in secret_plaintexts(rendering)
+    assert account not in str(stack_export(rendering))
+
+
+# --- the policies ---------------------------------------------------------------------------------------------
+
+
+def rendered_ruleset(phase: str) -> Registration:
+    return copy.deepcopy(ruleset(render("production"), phase))
+
+
+def test_the_programs_rulesets_pass() -> None:
+    assert evaluate(rendered_ruleset("http_ratelimit"), rendered_ruleset("http_request_cache_settings")) == []
+
+
+def test_a_ruleset_whose_expression_does_not_parse_fails() -> None:
+    broken = rendered_ruleset("http_request_cache_settings")
+    broken.inputs["rules"][1]["expression"] = 'starts_with(http.request.uri.path, "/api/"'
+    violations = fired(evaluate(broken), "cloudflare-ruleset-expressions-parse")
+    assert [v.enforcement_level for v in violations] == ["mandatory"]
+    assert 'rules[1] ("api-bypass"): the expression does not parse' in violations[0].message
+
+
+@pytest.mark.parametrize(
+    ("expression", "config", "fires"),
+    [
+        ('starts_with(http.request.uri.path, "/api/")', None, True),
+        ('http.host eq "hft-platform.com" and starts_with(http.request.uri.path, "/api/")', None, True),
+        ('http.host eq "staging.hft-platform.com" and starts_with(http.request.uri.path, "/api/")', None, True),
+        (
+            'http.host eq "staging.hft-platform.com" and starts_with(http.request.uri.path, "/api/")',
+            {"cloudflare-rate-limit-not-log-only": {"nonProductionHosts": ["staging.hft-platform.com"]}},
+            False,
+        ),
+        (
+            'http.host eq "staging.hft-platform.com" or starts_with(http.request.uri.path, "/api/")',
+            {"cloudflare-rate-limit-not-log-only": {"nonProductionHosts": ["staging.hft-platform.com"]}},
+            True,
+        ),
+    ],
+)
+def test_a_log_only_rate_limit_on_a_production_host_fails(
+    expression: str, config: dict[str, Any] | None, fires: bool
+) -> None:
+    rules = rendered_ruleset("http_ratelimit")
+    rules.inputs["rules"][0]["action"] = "log"
+    rules.inputs["rules"][0]["expression"] = expression
+    found = fired(evaluate(rules, config=config), "cloudflare-rate-limit-not-log-only")
+    assert bool(found) is fires
+    if fires:
+        assert found[0].enforcement_level == "mandatory"
+        assert 'rules[0] ("api-write-methods") only logs' in found[0].message
+
+
+def test_a_blocking_rule_passes_whatever_its_hosts() -> None:
+    assert "only logs" not in messages(
+        evaluate(rendered_ruleset("http_ratelimit")), "cloudflare-rate-limit-not-log-only"
+    )
