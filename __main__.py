@@ -3,11 +3,13 @@
 import pulumi
 
 from components import frontend_app
+from components.backup_store import BackupStore, BackupStoreArgs
 from components.frontend_app import FrontendApp, FrontendAppArgs
 from components.observability import Observability, ObservabilityArgs
 from components.routing import Routing, RoutingArgs
 from components.security_baseline import Egress, SecurityBaseline, SecurityBaselineArgs
 from components.settings import load_settings
+from components.velero import Velero, VeleroArgs
 
 settings = load_settings()
 app, cluster, security, routing = settings.app, settings.cluster, settings.security, settings.routing
@@ -67,6 +69,37 @@ if settings.edge.enabled:
     pulumi.export("zoneId", edge.zone_id)
     pulumi.export("nameServers", edge.name_servers)
 
+backup_schedule = None
+if settings.backup.enabled:
+    velero = settings.backup.velero
+    store = BackupStore(
+        "backup-store",
+        BackupStoreArgs(
+            settings=settings.backup,
+            velero_namespace=velero.namespace,
+            velero_service_account=velero.service_account,
+        ),
+    )
+    backups = Velero(
+        "velero",
+        VeleroArgs(
+            settings=settings.backup,
+            app=frontend.app_id,
+            namespace=settings.namespace,
+            bucket=store.bucket.bucket,
+            key_arn=store.key.arn,
+            role_arn=store.role.arn,
+            prometheus_labels=cluster.prometheus_selector_labels,
+            monitoring_namespace=cluster.monitoring_namespace,
+            dns_namespace=cluster.dns_namespace,
+            pod_security_version=cluster.kubernetes_version,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[baseline]),
+    )
+    backup_schedule = backups.schedule_name
+    pulumi.export("backupBucket", store.bucket.bucket)
+    pulumi.export("veleroRoleArn", store.role.arn)
+
 # Needs the prometheus-operator CRDs in the cluster; a stack without them sets observability.enabled: false.
 if settings.observability.enabled:
     Observability(
@@ -76,6 +109,7 @@ if settings.observability.enabled:
             target=frontend.service_target,
             prometheus_selector_labels=cluster.prometheus_selector_labels,
             dashboard_namespace=cluster.monitoring_namespace,
+            backup_schedule=backup_schedule,
         ),
     )
 

@@ -226,9 +226,33 @@ def alert_rules(settings: ObservabilitySettings, scope: Scope) -> list[dict[str,
     ]
 
 
-def prometheus_rule_spec(settings: ObservabilitySettings, scope: Scope) -> dict[str, Any]:
+def backup_alert(settings: ObservabilitySettings, schedule: str) -> dict[str, Any]:
+    """No successful backup of the schedule for too long, from Velero's own metric. The metric appears
+    with the first success (and Velero runs a new schedule at once), so its absence alerts too."""
+    rule = settings.alerts.backup_missing
+    last_success = f'velero_backup_last_successful_timestamp{{schedule="{schedule}"}}'
+    hours = _number(rule.threshold)
+    return _alert(
+        "VeleroBackupMissing",
+        # Both sides carry exactly the label schedule, so `or` never alerts twice.
+        f"(time() - max by (schedule) ({last_success})) > {hours} * 3600\nor\nabsent({last_success})",
+        rule,
+        severity="critical",
+        summary="No successful backup of the frontend's namespace",
+        description=f"The Velero schedule {schedule} has had no successful backup for more than {hours} hours "
+        "(or none at all). Check `velero schedule describe` and `velero backup logs`.",
+        runbook_base_url=settings.runbook_base_url,
+    )
+
+
+def prometheus_rule_spec(
+    settings: ObservabilitySettings, scope: Scope, backup_schedule: str | None = None
+) -> dict[str, Any]:
     """The PrometheusRule's spec, which is also a valid Prometheus rule file."""
-    return {"groups": [{"name": RULE_GROUP, "rules": alert_rules(settings, scope)}]}
+    rules = alert_rules(settings, scope)
+    if backup_schedule is not None:
+        rules.append(backup_alert(settings, backup_schedule))
+    return {"groups": [{"name": RULE_GROUP, "rules": rules}]}
 
 
 # --- Grafana dashboard -------------------------------------------------------------------------
@@ -367,6 +391,8 @@ class ObservabilityArgs:
     prometheus_selector_labels: dict[str, str]
     # Where Grafana's dashboard sidecar looks for ConfigMaps.
     dashboard_namespace: str
+    # The Velero schedule that backs the app's namespace up (Velero's component), if the stack has one.
+    backup_schedule: str | None = None
 
 
 def object_names(app: AppIdentity) -> dict[str, str]:
@@ -414,7 +440,7 @@ class Observability(pulumi.ComponentResource):
             api_version=MONITORING_API_VERSION,
             kind="PrometheusRule",
             metadata=metadata(names["prometheus_rule"], target.namespace, operator_labels),
-            spec=scope.apply(lambda s: prometheus_rule_spec(settings, s)),
+            spec=scope.apply(lambda s: prometheus_rule_spec(settings, s, args.backup_schedule)),
             opts=child_opts,
         )
         child_name, child_opts = child("dashboard", names["dashboard"])

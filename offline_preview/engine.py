@@ -167,7 +167,9 @@ class RecordingMonitor(MockMonitor):
             name=request.name,
             custom=bool(request.custom),
             parent=request.parent,
-            inputs=inputs if request.custom else {},
+            # A remote component's inputs are recorded too: a provider-side component (a Helm chart)
+            # is known by what it was given.
+            inputs=inputs if request.custom or request.remote else {},
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
             # Sets to the engine; the SDK sends them in whatever order its tasks finished.

@@ -135,7 +135,8 @@ def kubernetes_objects(rendering: Rendering) -> list[tuple[Registration, dict[st
     """
     objects = []
     for reg in rendering.registrations:
-        if not reg.custom or not reg.type.startswith("kubernetes:"):
+        # Objects only: not a Helm release or a YAML group of the provider (no apiVersion and kind).
+        if not reg.custom or not reg.type.startswith("kubernetes:") or "kind" not in reg.inputs:
             continue
         obj = reveal({k: v for k, v in reg.inputs.items() if not k.startswith("__")}, _redact)
         object_meta = obj.setdefault("metadata", {})

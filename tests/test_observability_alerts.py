@@ -28,7 +28,7 @@ from components.frontend_app import CONTAINER_NAME
 from components.observability import Scope, prometheus_rule_spec
 from components.settings import ObservabilitySettings
 from tests.support.promql import APP_METRICS, CONTAINER_METRICS, selectors
-from tests.support.stacks import STACKS, find, from_stack_file, manifests
+from tests.support.stacks import find, from_stack_file, manifests
 
 # The production stack's app and namespace with the default thresholds the issue specifies.
 STACK = from_stack_file("production")
@@ -153,6 +153,7 @@ class Scenario:
     input_series: list[tuple[str, dict[str, str], str]]
     # (minute, alert, the alerts expected to be firing then)
     checks: list[tuple[int, str, list[dict[str, Any]]]] = field(default_factory=list)
+    interval: str = "1m"  # between two input samples
 
     def promtool_test(self, rule_file: Path) -> dict[str, Any]:
         return {
@@ -160,7 +161,7 @@ class Scenario:
             "evaluation_interval": "1m",
             "tests": [
                 {
-                    "interval": "1m",
+                    "interval": self.interval,
                     "input_series": [
                         {"series": series(metric, labels), "values": values}
                         for metric, labels, values in self.input_series
@@ -457,6 +458,59 @@ MEMORY_HEADROOM = Scenario(
     silent("HighMemoryUsage", FIRST + 10, END),
 )
 
+# --- backups: hours, not minutes --------------------------------------------------------------------
+
+HOUR = 60  # minutes
+SCHEDULE = "hft-frontend-production-daily"
+
+
+def velero_series(schedule: str = SCHEDULE) -> dict[str, str]:
+    """Velero's metric, as its chart's ServiceMonitor scrapes the server."""
+    return {
+        "job": "velero",
+        "namespace": "velero",
+        "service": "velero",
+        "endpoint": "http-monitoring",
+        "pod": "velero-6d9f7b8c5-x2k4q",
+        "schedule": schedule,
+    }
+
+
+def backup_missing(summary_schedule: str = SCHEDULE) -> dict[str, Any]:
+    return {
+        "exp_labels": {"severity": "critical", "schedule": summary_schedule},
+        "exp_annotations": {
+            "summary": "No successful backup of the frontend's namespace",
+            "description": f"The Velero schedule {summary_schedule} has had no successful backup for more than 26 "
+            "hours (or none at all). Check `velero schedule describe` and `velero backup logs`.",
+            "runbook_url": f"{RUNBOOKS}/velerobackupmissing",
+        },
+    }
+
+
+# The last success at 01:00 and never again: silent at 27 h after it (26 h is the threshold, plus the
+# 15 minutes `for`), firing at 28 h.
+BACKUPS_STOPPED = Scenario(
+    "backups-stopped",
+    [("velero_backup_last_successful_timestamp", velero_series(), "3600+0x40")],
+    [*silent("VeleroBackupMissing", 20 * HOUR, 27 * HOUR + 10), (28 * HOUR, "VeleroBackupMissing", [backup_missing()])],
+    interval="1h",
+)
+# A success every day at 01:00: never older than a day.
+DAILY_BACKUPS = Scenario(
+    "daily-backups",
+    [("velero_backup_last_successful_timestamp", velero_series(), "3600+0x23 90000+0x23 176400+0x10")],
+    silent("VeleroBackupMissing", 12 * HOUR, 30 * HOUR, 55 * HOUR),
+    interval="1h",
+)
+# Another schedule succeeds, this one never did: absent.
+NEVER_BACKED_UP = Scenario(
+    "never-backed-up",
+    [("velero_backup_last_successful_timestamp", velero_series("staging-daily"), "3600+0x10")],
+    [*silent("VeleroBackupMissing", 10), (2 * HOUR, "VeleroBackupMissing", [backup_missing()])],
+    interval="1h",
+)
+
 SCENARIOS = [
     LOW_TRAFFIC_OUTAGE,
     HIGH_TRAFFIC_DAY,
@@ -470,11 +524,14 @@ SCENARIOS = [
     NO_CRASH_LOOP,
     MEMORY_PRESSURE,
     MEMORY_HEADROOM,
+    BACKUPS_STOPPED,
+    DAILY_BACKUPS,
+    NEVER_BACKED_UP,
 ]
 
 
 def test_every_alert_has_an_incident_and_a_healthy_scenario() -> None:
-    names = [rule["alert"] for rule in prometheus_rule_spec(SETTINGS, SCOPE)["groups"][0]["rules"]]
+    names = [rule["alert"] for rule in prometheus_rule_spec(SETTINGS, SCOPE, SCHEDULE)["groups"][0]["rules"]]
     for name in names:
         checks = [alerts for scenario in SCENARIOS for _, alert, alerts in scenario.checks if alert == name]
         assert any(checks), f"{name} needs a scenario in which it fires"
@@ -499,7 +556,7 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 def write_rule_file(directory: Path, settings: ObservabilitySettings, scope: Scope) -> Path:
     """The PrometheusRule's spec, which is the rule file Prometheus loads."""
     path = directory / "frontend-alerts.yaml"
-    path.write_text(yaml.safe_dump(prometheus_rule_spec(settings, scope), sort_keys=False))
+    path.write_text(yaml.safe_dump(prometheus_rule_spec(settings, scope, SCHEDULE), sort_keys=False))
     return path
 
 
@@ -508,14 +565,15 @@ def rule_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_rule_file(tmp_path_factory.mktemp("rules"), SETTINGS, SCOPE)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_promtool_accepts_each_stacks_rules(promtool: str, stack: str, tmp_path: Path) -> None:
-    settings = from_stack_file(stack)
-    service = find(manifests(stack), "Service")["metadata"]
-    scope = Scope(namespace=service["namespace"], service=service["name"], container=CONTAINER_NAME)
-    result = run(promtool, "check", "rules", str(write_rule_file(tmp_path, settings.observability, scope)))
+@pytest.mark.parametrize(("stack", "rules"), [("staging", 5), ("production", 6)])
+def test_promtool_accepts_each_stacks_rendered_rules(promtool: str, stack: str, rules: int, tmp_path: Path) -> None:
+    # The PrometheusRule each stack renders (production's with the backup alert) is a rule file.
+    spec = find(manifests(stack), "PrometheusRule")["spec"]
+    path = tmp_path / f"{stack}-rules.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    result = run(promtool, "check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert f"SUCCESS: {rules} rules found" in result.stdout
 
 
 def test_promtool_rejects_the_seeds_decrease(promtool: str, tmp_path: Path) -> None:

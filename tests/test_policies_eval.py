@@ -35,7 +35,7 @@ def broken_production() -> Rendering:
     registrations = copy.deepcopy(render(STACK).registrations)
     for registration in registrations:
         inputs = registration.inputs
-        if registration.type == "kubernetes:core/v1:Namespace":
+        if registration.type == "kubernetes:core/v1:Namespace" and inputs["metadata"]["name"] == STACK:
             inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "baseline"
         elif registration.type == "kubernetes:apps/v1:Deployment":
             inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True

@@ -11,8 +11,18 @@ import pytest
 from components.k8s import WorkloadProfile, quantity_value, scale_quantity, sum_quantities
 from components.security_baseline import Egress, egress_spec, ingress_spec, limit_range_spec, quota_spec
 from offline_preview.engine import Rendering
+from offline_preview.render import kubernetes_objects
 from tests.support.network_policies import allowed
 from tests.support.stacks import STACKS, find, manifests, render
+
+
+def app_namespace_objects(stack: str) -> list[dict[str, Any]]:
+    """The stack's objects in the app's namespace, and that namespace itself (not Velero's)."""
+    return [
+        o
+        for o in manifests(stack)
+        if o["metadata"].get("namespace") == stack or (o["kind"] == "Namespace" and o["metadata"]["name"] == stack)
+    ]
 
 
 def pod_labels(objects: list[dict[str, Any]]) -> dict[str, str]:
@@ -24,7 +34,7 @@ def pod_labels(objects: list[dict[str, Any]]) -> dict[str, str]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_namespace_enforces_restricted_pod_security(stack: str) -> None:
-    labels = find(manifests(stack), "Namespace")["metadata"]["labels"]
+    labels = find(manifests(stack), "Namespace", stack)["metadata"]["labels"]
     for mode in ("enforce", "audit", "warn"):
         assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
         assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.32"
@@ -41,8 +51,10 @@ def test_the_pss_version_is_a_stack_value(render_stack: Callable[..., Rendering]
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_baseline_keeps_the_namespace_through_both_of_its_earlier_urns(stack: str) -> None:
     rendering = render(stack)
-    (namespace,) = rendering.by_type("kubernetes:core/v1:Namespace")
-    (baseline,) = rendering.by_type("hft:index:SecurityBaseline")
+    (namespace,) = [
+        r for r in rendering.by_type("kubernetes:core/v1:Namespace") if r.inputs["metadata"]["name"] == stack
+    ]
+    (baseline,) = [r for r in rendering.by_type("hft:index:SecurityBaseline") if r.name == "security-baseline"]
     assert namespace.parent == baseline.urn
     assert namespace.name == "security-baseline-namespace"
     # The foundation created it at the stack's top level, then the baseline took it over under the
@@ -55,12 +67,18 @@ def test_the_baseline_keeps_the_namespace_through_both_of_its_earlier_urns(stack
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_namespaced_object_lives_in_the_stack_namespace(stack: str) -> None:
-    for obj in manifests(stack):
-        labels = obj["metadata"].get("labels", {})
+    rendering = render(stack)
+    for registration, obj in kubernetes_objects(rendering):
         if obj["kind"] == "Namespace":
             continue
-        # The one exception: Grafana's sidecar loads dashboards from the monitoring namespace.
-        expected = "monitoring" if labels.get("grafana_dashboard") == "1" else stack
+        # The exceptions: Grafana's sidecar loads dashboards from the monitoring namespace, and Velero's
+        # objects (its installation, this stack's location and schedule) live in Velero's namespace.
+        if obj["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
+            expected = "monitoring"
+        elif "hft:index:Velero" in registration.urn:
+            expected = "velero"
+        else:
+            expected = stack
         assert obj["metadata"]["namespace"] == expected, obj["metadata"]["name"]
 
 
@@ -69,13 +87,13 @@ def test_every_namespaced_object_lives_in_the_stack_namespace(stack: str) -> Non
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_everything_is_denied_by_default(stack: str) -> None:
-    deny = find(manifests(stack), "NetworkPolicy", "default-deny-all")["spec"]
+    deny = find(app_namespace_objects(stack), "NetworkPolicy", "default-deny-all")["spec"]
     assert deny["podSelector"] == {}
     assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
     assert "ingress" not in deny
     assert "egress" not in deny
     # A pod of any other workload in the namespace gets nothing.
-    objects = manifests(stack)
+    objects = app_namespace_objects(stack)
     assert not allowed(objects, "Ingress", {"app": "something-else"}, 3000, namespace="envoy-gateway-system")
     assert not allowed(objects, "Egress", {"app": "something-else"}, 443, ip="93.184.216.34")
 
@@ -162,7 +180,7 @@ def _peak_pods(objects: list[dict[str, Any]]) -> int:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_quota_admits_the_hpa_maximum_during_a_rollout(stack: str) -> None:
-    objects = manifests(stack)
+    objects = app_namespace_objects(stack)
     hard = find(objects, "ResourceQuota")["spec"]["hard"]
     resources = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["resources"]
     pods = _peak_pods(objects)
@@ -175,7 +193,7 @@ def test_the_quota_admits_the_hpa_maximum_during_a_rollout(stack: str) -> None:
 
 
 def test_production_quota_numbers() -> None:
-    hard = find(manifests("production"), "ResourceQuota")["spec"]["hard"]
+    hard = find(app_namespace_objects("production"), "ResourceQuota")["spec"]["hard"]
     # 20 (HPA max) + 2 (maxSurge) pods at 1 CPU / 1Gi requests and 2 CPU / 2Gi limits.
     assert (hard["pods"], hard["requests.cpu"], hard["limits.memory"]) == ("22", "22", "44Gi")
     assert hard["services.loadbalancers"] == "0"
@@ -183,7 +201,7 @@ def test_production_quota_numbers() -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_limit_range_defaults_match_the_app(stack: str) -> None:
-    objects = manifests(stack)
+    objects = app_namespace_objects(stack)
     (limits,) = find(objects, "LimitRange")["spec"]["limits"]
     resources = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert limits["type"] == "Container"

@@ -124,10 +124,11 @@ def hex_placeholder(seed: str, length: int = 32) -> str:
 
 
 # Registers every provider's computations (each module decorates its functions on import).
-from offline_preview.providers import cloudflare, kubernetes, random, tls  # noqa: E402
+from offline_preview.providers import aws, cloudflare, kubernetes, random, tls  # noqa: E402
 
 __all__ = [
     "NewResource",
+    "aws",
     "call",
     "cloudflare",
     "compute",
