@@ -55,8 +55,9 @@ typecheck: setup
 	$(VENV)/bin/basedpyright
 
 # One pytest worker per core: the suite is CPU-bound (renders, validators, promtool, checkov).
+# loadgroup: tests marked xdist_group share one worker, and so their module-scoped renders.
 unit: setup $(CHECKOV_VENV)/.installed
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist loadgroup
 
 test: lint typecheck unit
 
