@@ -67,7 +67,7 @@ def _copy_project(repo: Path) -> None:
             shutil.copy2(source, repo / name)
 
 
-def _edit_stack(repo: Path, change: Callable[[dict[str, Any]], None]) -> None:
+def _edit_stack(repo: Path, change: Callable[[dict[str, Any]], object]) -> None:
     path = repo / f"Pulumi.{STACK}.yaml"
     document = yaml.safe_load(path.read_text())
     change(document["config"])
@@ -78,7 +78,7 @@ def _app(config: dict[str, Any]) -> dict[str, Any]:
     return config["hft-frontend:app"]
 
 
-VARIANTS: dict[str, Callable[[Path], None]] = {
+VARIANTS: dict[str, Callable[[Path], object]] = {
     "replicas": lambda repo: _edit_stack(repo, lambda c: _app(c).update(replicas=3)),
     "namespace": lambda repo: _edit_stack(repo, lambda c: c.update({"hft-frontend:namespace": "staging-blue"})),
     "no-observability": lambda repo: _edit_stack(
@@ -283,9 +283,11 @@ def _res(type_: str, name: str, inputs: dict[str, Any] | None = None, **extra: A
     return {"urn": _urn(type_, name), "type": type_, "custom": True, "inputs": inputs or {}, **extra}
 
 
-def _state(*resources: dict[str, Any], violations: list[dict[str, Any]] | None = None, **config: str) -> StackState:
+def _state(
+    *resources: dict[str, Any], violations: list[dict[str, Any]] | None = None, config: dict[str, str] | None = None
+) -> StackState:
     stack = {"urn": _urn("pulumi:pulumi:Stack", "proj-qa"), "type": "pulumi:pulumi:Stack", "outputs": {}}
-    return StackState("qa", [stack, *resources], violations or [], dict(config))
+    return StackState("qa", [stack, *resources], violations or [], config or {})
 
 
 CM = "kubernetes:core/v1:ConfigMap"
@@ -408,7 +410,7 @@ def test_the_default_providers_config_comes_from_the_stack_file() -> None:
     old = _res(CM, "c", {"data": {"a": "1"}})
     new = _res(CM, "c", {"data": {"a": "2"}})
     assert [r.op for r in diff_states(_state(old), _state(new), KEY).resources] == ["replace"]
-    mutable = _state(new, **{"kubernetes:enableConfigMapMutable": "true"})
+    mutable = _state(new, config={"kubernetes:enableConfigMapMutable": "true"})
     assert [r.op for r in diff_states(_state(old), mutable, KEY).resources] == ["update"]
 
 
