@@ -42,8 +42,8 @@ pytestmark = pytest.mark.xdist_group("plan-diff")
 
 KEY = bytes(range(32))
 STACK = "staging"
-# What a revision of the project needs to render (and what `make diff` reads of it).
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "components/", "policies/", "offline_preview/")
+# The project's files, as a clone has them, less what a revision does not need to render.
+NOT_COPIED = ("tests/", ".github/")
 
 
 # --- real revisions ------------------------------------------------------------------------------
@@ -60,9 +60,8 @@ def _git(repo: Path, *args: str) -> str:
 def _copy_project(repo: Path) -> None:
     listed = _git(PROJECT_DIR, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
     for name in listed:
-        wanted = name.startswith(PROJECT_FILES) or (name.startswith("Pulumi.") and name.endswith(".yaml"))
         source = PROJECT_DIR / name
-        if wanted and source.is_file():
+        if not name.startswith(NOT_COPIED) and source.is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
 
@@ -215,23 +214,28 @@ def test_each_revision_renders_with_its_own_code(revs: Revisions) -> None:
             assert Path(modules[package]).is_relative_to(revs.trees[name]), (name, package, modules[package])
 
 
-def _run(*args: str) -> tuple[int, str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "offline_preview.plan_diff", *args],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.returncode, result.stdout, result.stderr
+def test_the_command_diffs_base_against_the_working_tree(
+    revs: Revisions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The command's own path (git, the worktree, the interpreter, which result is which side), with the
+    # renderer answering from the fixture's renders of the same revisions: BASE is `base`, and the
+    # repository's working tree is the `replicas` branch.
+    def render(jobs: list[Job], key: bytes, stop_on_error: bool = False) -> list[dict[str, Any]]:
+        assert stop_on_error
+        assert [job.python for job in jobs] == [Path(sys.executable)] * 2  # BASE locks what the tree locks
+        base, head = jobs
+        assert base.tree != revs.repo
+        assert _git(base.tree, "rev-parse", "HEAD") == _git(revs.repo, "rev-parse", "base")
+        assert head.tree == revs.repo
+        return [revs.results["base"], revs.results["replicas"]]
 
-
-def test_the_command_diffs_base_against_the_working_tree(revs: Revisions, tmp_path: Path) -> None:
+    monkeypatch.setattr(revisions, "render", render)
     markdown = tmp_path / "plan.md"
-    code, out, err = _run(
-        "--project-dir", str(revs.repo), "--base", "base", "--stack", STACK, "--markdown", str(markdown)
-    )
-    assert code == 0, err
+    args = ["--project-dir", str(revs.repo), "--base", "base", "--stack", STACK, "--markdown", str(markdown)]
+    worktrees = _git(revs.repo, "worktree", "list")
+    assert plan_diff.main(args) == 0
+    assert _git(revs.repo, "worktree", "list") == worktrees, "the temporary worktree is gone"
+    out = capsys.readouterr().out
     assert out.startswith(f"Stack {STACK}: base (")
     assert "~ spec.replicas: 2 => 3" in out
     text = markdown.read_text()
@@ -250,10 +254,10 @@ def test_the_command_diffs_base_against_the_working_tree(revs: Revisions, tmp_pa
     ],
 )
 def test_a_base_that_does_not_render_is_one_line_and_exit_1(
-    revs: Revisions, args: tuple[str, ...], message: str
+    revs: Revisions, args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _run("--project-dir", str(revs.repo), *args)
-    assert code == 1
+    assert plan_diff.main(["--project-dir", str(revs.repo), *args]) == 1
+    out, err = capsys.readouterr()
     assert err.startswith(message), err
     assert err.count("\n") == 1, err
     assert "Traceback" not in err

@@ -266,6 +266,7 @@ def test_deploys_go_staging_then_smoke_test_then_production_behind_its_environme
     deploy = workflow("deploy.yml")
     assert deploy["on"]["push"]["branches"] == ["main"]
     staging, smoke, production = (jobs("deploy.yml")[j] for j in ("staging", "smoke-test", "production"))
+    assert staging["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from another branch deploys nothing
     assert staging["environment"]["name"] == "staging"
     assert [s["with"]["command"] for s in pulumi_steps("deploy.yml", staging)] == ["up"]
     assert smoke["needs"] == "staging"
