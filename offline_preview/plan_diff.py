@@ -342,7 +342,9 @@ def change_lines(change: PropertyChange, indent: str) -> list[str]:
         return [f"{indent}- {change.path}: {display(change.old)}"]
     if isinstance(change.old, str) and isinstance(change.new, str) and "\n" in change.old + change.new:
         diff = list(difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=1))[2:]
-        shown = diff[:MAX_DIFF_LINES] + ([f"... {len(diff) - MAX_DIFF_LINES} more lines"] if len(diff) > 40 else [])
+        shown = diff[:MAX_DIFF_LINES] + (
+            [f"... {len(diff) - MAX_DIFF_LINES} more lines"] if len(diff) > MAX_DIFF_LINES else []
+        )
         return [f"{indent}~ {change.path}: (text)"] + [f"{indent}    {line}" for line in shown]
     return [f"{indent}~ {change.path}: {display(change.old)} => {display(change.new)}"]
 
