@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components import sdk_internals
 from offline_preview import plan_diff, plan_worker, revisions
 from offline_preview.plan_diff import (
     MISSING,
@@ -335,6 +336,11 @@ def test_secrets_show_only_whether_they_changed() -> None:
     assert diff_states(_state(_res(type_, "t", {"was_plain": "hunter22"})), _state(same_value), KEY).changed == []
     removed = diff_states(_state(old), _state(_res(type_, "t", {})), KEY)
     assert "- token: [secret]" in format_text(removed)
+
+
+def test_the_worker_spells_secrets_as_the_sdk_does() -> None:
+    # The worker cannot import the SDK internals module of the tree it runs in; it writes the wire format.
+    assert (plan_worker.SIG, plan_worker.SECRET_SIG) == (sdk_internals.SIG, sdk_internals.SECRET_SIG)
 
 
 def test_a_secret_digest_is_keyed_and_canonical() -> None:
