@@ -128,14 +128,16 @@ def render(tree: Path, stack: str, key: bytes) -> dict[str, Any]:
 def run(jobs: list[dict[str, str]], key: bytes, stop_on_error: bool = False) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     loaded: set[str] = set()
+    previous: Path | None = None
     for job in jobs:
         if stop_on_error and any("error" in r for r in results):
             results.append({"stack": job["stack"], "error": "not rendered: an earlier job failed"})
             continue
         tree = Path(job["tree"]).resolve()
-        packages = tree_packages(tree)
-        forget(loaded | packages)
-        loaded = packages
+        if tree != previous:  # another stack of the same tree reuses its modules
+            packages = tree_packages(tree)
+            forget(loaded | packages)
+            loaded, previous = packages, tree
         sys.path.insert(0, str(tree))
         try:
             # The program may print; stdout is not ours to fill.
