@@ -15,7 +15,7 @@ from offline_preview.render import write_manifests
 from tests.support.stacks import PROJECT_DIR, STACKS, render
 
 # checkov pins an old `packaging` that clashes with pulumi, so it lives in its own virtualenv,
-# which `make test` builds from requirements-checkov.lock.
+# which `make test` builds from requirements-checkov.txt.
 CHECKOV = PROJECT_DIR / ".venv-checkov" / "bin" / "checkov"
 
 

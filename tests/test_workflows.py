@@ -1,0 +1,357 @@
+"""The GitHub workflows (.github/workflows) and Dependabot's configuration: valid against GitHub's
+schemas (check-jsonschema's vendored copies), free of zizmor findings of medium severity or more
+(offline audits), and holding the properties the README promises: a fork-safe pull-request job with no
+secret and no write permission; the real preview only where OIDC and secrets exist; production after
+staging, the smoke test and an approval; OIDC and a never-cancelled concurrency group per stack for every
+job that touches a stack; every action pinned by commit SHA with its version; an image flow that opens
+a pull request and never pastes its input into a script; a scheduled drift check."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.stacks import PROJECT_DIR, STACKS
+
+GITHUB = PROJECT_DIR / ".github"
+WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+PINNED_USES = re.compile(
+    r"^\s*-?\s*uses:\s*(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40}) # v(?P<version>\d+\.\d+\.\d+)\s*$"
+)
+
+
+@cache
+def workflow(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((GITHUB / "workflows" / name).read_text())
+    # YAML 1.1 reads the key `on` as True.
+    document["on"] = document.pop(True, document.get("on"))
+    return document
+
+
+def jobs(name: str) -> dict[str, dict[str, Any]]:
+    return workflow(name)["jobs"]
+
+
+def all_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path in WORKFLOWS:
+        for job_id, job in jobs(path.name).items():
+            yield path.name, job_id, job
+
+
+def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).split("@")[0] == action]
+
+
+def resolved(value: Any, name: str) -> str:
+    """`${{ env.X }}` resolved against the workflow's env (the only expression the pins use)."""
+    match = re.fullmatch(r"\$\{\{\s*env\.(\w+)\s*\}\}", str(value))
+    return str(workflow(name)["env"][match.group(1)]) if match else str(value)
+
+
+def pulumi_steps(name: str, job: dict[str, Any]) -> list[dict[str, Any]]:
+    return steps_using(job, "pulumi/actions")
+
+
+def test_there_are_the_workflows_the_readme_describes() -> None:
+    assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "deploy.yml", "drift.yml", "image-tag.yml"}
+
+
+# --- schemas and audits --------------------------------------------------------------------------
+
+
+def test_every_workflow_and_the_dependabot_config_are_valid_for_github() -> None:
+    for schema, files in (
+        ("vendor.github-workflows", [str(p) for p in WORKFLOWS]),
+        ("vendor.dependabot", [str(GITHUB / "dependabot.yml")]),
+    ):
+        result = subprocess.run(
+            [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *files], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: true\n        bogus: 1\n"
+    )
+    result = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "bogus" in result.stdout
+
+
+def _zizmor(path: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--format", "json-v1", "--no-exit-codes", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _serious(findings: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{f['ident']}: {f['desc']} ({f['locations'][0]['symbolic']['key']})"
+        for f in findings
+        if not f["ignored"] and f["determinations"]["severity"] in ("Medium", "High")
+    ]
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_more() -> None:
+    assert _serious(_zizmor(GITHUB)) == []
+
+
+def test_zizmor_does_find_the_classic_mistakes(tmp_path: Path) -> None:
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "bad.yml").write_text(
+        "on: pull_request_target\npermissions: write-all\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - uses: actions/checkout@v4\n        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n'
+    )
+    found = {s.split(":")[0] for s in _serious(_zizmor(tmp_path))}
+    assert {"dangerous-triggers", "template-injection", "unpinned-uses", "artipacked"} <= found
+
+
+def test_any_zizmor_exception_says_why() -> None:
+    # An ignore or a disabled audit in zizmor's config must carry its reason as a comment on its line.
+    for config in [GITHUB / "zizmor.yml", GITHUB / "zizmor.yaml", PROJECT_DIR / "zizmor.yml"]:
+        if config.exists():
+            for line in config.read_text().splitlines():
+                if re.match(r"^\s*(-\s|disable:)", line):
+                    assert "#" in line, f"{config.name}: {line.strip()} has no reason"
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if "zizmor: ignore" in line:
+                assert re.search(r"zizmor: ignore\[[\w,-]+\]\s+\S", line), f"{path.name}: {line.strip()}"
+
+
+# --- pins ----------------------------------------------------------------------------------------
+
+
+def test_every_action_is_pinned_by_commit_sha_with_its_version() -> None:
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if re.match(r"^\s*-?\s*uses:", line):
+                assert PINNED_USES.match(line), f"{path.name}: {line.strip()}"
+
+
+def test_the_pulumi_cli_is_pinned_and_not_older_than_the_sdk() -> None:
+    sdk = re.search(r"^pulumi==(\d+\.\d+\.\d+)", (PROJECT_DIR / "requirements.txt").read_text(), re.MULTILINE)
+    assert sdk is not None
+    for name, _, job in all_jobs():
+        for step in pulumi_steps(name, job):
+            cli = resolved(step["with"]["pulumi-version"], name)
+            assert SEMVER.match(cli), f"{name}: pulumi-version {cli} is not one exact version"
+            assert tuple(map(int, cli.split("."))) >= tuple(map(int, sdk.group(1).split("."))), (name, cli)
+
+
+def test_pulumi_actions_is_v6_or_later() -> None:
+    for path in WORKFLOWS:
+        for match in filter(None, map(PINNED_USES.match, path.read_text().splitlines())):
+            if match.group("action") == "pulumi/actions":
+                assert int(match.group("version").split(".")[0]) >= 6
+
+
+# --- the pull-request checks ---------------------------------------------------------------------
+
+
+def test_nothing_runs_on_pull_request_target() -> None:
+    for path in WORKFLOWS:
+        assert "pull_request_target" not in workflow(path.name)["on"], path.name
+        assert "workflow_run" not in workflow(path.name)["on"], path.name
+
+
+def test_the_fork_safe_checks_hold_no_secret_and_no_write_permission() -> None:
+    pr = workflow("pull-request.yml")
+    assert "pull_request" in pr["on"]
+    assert pr["permissions"] == {}
+    checks = jobs("pull-request.yml")["checks"]
+    assert checks["permissions"] == {"contents": "read"}
+    assert "if" not in checks
+    assert "environment" not in checks
+    text = json.dumps(checks)
+    assert "secrets." not in text
+    assert "id-token" not in text
+    assert "github.token" not in text
+    runs = "\n".join(s.get("run", "") for s in checks["steps"])
+    assert "make test" in runs
+    assert "make preview" in runs
+    assert "make diff BASE=" in runs
+    assert "$GITHUB_STEP_SUMMARY" in runs
+    [upload] = steps_using(checks, "actions/upload-artifact")
+    assert upload["with"]["path"] == "build/plan-diff.md"
+
+
+def test_the_real_preview_runs_only_where_secrets_exist() -> None:
+    preview = jobs("pull-request.yml")["preview"]
+    condition = preview["if"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in condition  # not a fork
+    assert "!= 'dependabot[bot]'" in condition  # Dependabot's runs get a fork's permissions
+    # No environment: the OIDC subject is repo:<owner>/<repo>:pull_request, which the read-only role trusts.
+    assert "environment" not in preview
+    assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    [aws] = steps_using(preview, "aws-actions/configure-aws-credentials")
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    [step] = pulumi_steps("pull-request.yml", preview)
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["diff"] is True
+    assert step["with"]["comment-on-pr"] is True
+    assert step["with"]["policyPacks"] == "policies"
+    assert {entry["stack"] for entry in preview["strategy"]["matrix"]["include"]} == set(STACKS)
+    assert "secrets." not in json.dumps(preview)
+
+
+# --- jobs that touch a stack ---------------------------------------------------------------------
+
+
+def stack_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name, job_id, job in all_jobs():
+        if name != "pull-request.yml" and pulumi_steps(name, job):
+            yield name, job_id, job
+
+
+def test_every_deploy_and_drift_job_uses_oidc_and_a_never_cancelled_group_per_stack() -> None:
+    found = list(stack_jobs())
+    assert {(n, j) for n, j, _ in found} == {
+        ("deploy.yml", "staging"),
+        ("deploy.yml", "production"),
+        ("drift.yml", "drift"),
+    }
+    for name, job_id, job in found:
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}, (name, job_id)
+        [aws] = steps_using(job, "aws-actions/configure-aws-credentials")
+        assert aws["with"]["role-to-assume"].startswith("${{ vars."), (name, job_id)
+        assert not {"aws-access-key-id", "aws-secret-access-key"} & aws["with"].keys()
+        [pulumi_auth] = steps_using(job, "pulumi/auth-actions")
+        assert pulumi_auth["with"]["requested-token-type"].startswith("urn:pulumi:token-type:access_token:")
+        concurrency = job["concurrency"]
+        assert concurrency["cancel-in-progress"] is False, (name, job_id)
+        assert concurrency["queue"] == "max", (name, job_id)  # a pending update is queued, not replaced
+        [step] = pulumi_steps(name, job)
+        stack = step["with"]["stack-name"].rsplit("/", 1)[1]
+        assert concurrency["group"] == f"pulumi-{stack}", (name, job_id)
+        assert step["with"]["stack-name"] == f"${{{{ vars.PULUMI_ORG }}}}/hft-frontend/{stack}"
+        assert job["timeout-minutes"] >= 30  # long enough that a timeout does not kill an update midway
+
+
+def test_no_long_lived_cloud_keys_and_secrets_only_in_environments() -> None:
+    for name, job_id, job in all_jobs():
+        text = json.dumps(job)
+        assert "AWS_ACCESS_KEY_ID" not in text
+        assert "aws-access-key-id" not in text
+        secrets = set(re.findall(r"secrets\.(\w+)", text))
+        if secrets:
+            assert "environment" in job, f"{name} {job_id} uses {secrets} outside an environment"
+            assert secrets == {"CLOUDFLARE_API_TOKEN"}, (name, job_id, secrets)
+
+
+def test_deploys_go_staging_then_smoke_test_then_production_behind_its_environment() -> None:
+    deploy = workflow("deploy.yml")
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    staging, smoke, production = (jobs("deploy.yml")[j] for j in ("staging", "smoke-test", "production"))
+    assert staging["if"] == "github.ref == 'refs/heads/main'"  # a dispatch from another branch deploys nothing
+    assert staging["environment"]["name"] == "staging"
+    assert [s["with"]["command"] for s in pulumi_steps("deploy.yml", staging)] == ["up"]
+    assert smoke["needs"] == "staging"
+    [check] = [s["run"] for s in smoke["steps"] if "run" in s]
+    assert 'tools/smoke_test.py --url "https://$HOST"' in check
+    assert [s["env"]["HOST"] for s in smoke["steps"] if "run" in s] == ["${{ needs.staging.outputs.host }}"]
+    assert set(production["needs"]) == {"staging", "smoke-test"}
+    assert production["environment"]["name"] == "production"
+    assert [s["with"]["command"] for s in pulumi_steps("deploy.yml", production)] == ["up"]
+    assert all(s["with"]["policyPacks"] == "policies" for s in pulumi_steps("deploy.yml", production))
+
+
+def test_the_smoke_test_targets_the_staging_host_of_the_stack_file() -> None:
+    staging = jobs("deploy.yml")["staging"]
+    [host] = [s for s in staging["steps"] if s.get("id") == "host"]
+    assert "tools.smoke_test --stack staging --print-host" in host["run"]
+    assert staging["outputs"]["host"] == "${{ steps.host.outputs.host }}"
+    hostnames = yaml.safe_load((PROJECT_DIR / "Pulumi.staging.yaml").read_text())["config"]["hft-frontend:app"]
+    assert hostnames["hostnames"][0] == "staging.hft-platform.com"
+
+
+def test_the_drift_check_runs_on_a_schedule_for_every_stack() -> None:
+    drift = workflow("drift.yml")
+    [schedule] = drift["on"]["schedule"]
+    assert len(schedule["cron"].split()) == 5
+    job = jobs("drift.yml")["drift"]
+    assert set(job["strategy"]["matrix"]["stack"]) == set(STACKS)
+    [step] = pulumi_steps("drift.yml", job)
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["refresh"] is True
+    assert step["with"]["expect-no-changes"] is True
+    assert step["with"]["comment-on-summary"] is True  # says what drifted
+    assert job["environment"] == "drift-${{ matrix.stack }}"
+
+
+# --- the image tag -------------------------------------------------------------------------------
+
+
+def test_the_image_flow_validates_through_env_and_opens_a_pull_request() -> None:
+    image = workflow("image-tag.yml")
+    inputs = image["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["image"]["required"] is True
+    job = jobs("image-tag.yml")["propose"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    [validate] = [s for s in job["steps"] if s.get("id") == "set"]
+    assert validate["env"]["IMAGE"] == "${{ inputs.image }}"
+    assert 'tools.set_image --image "$IMAGE"' in validate["run"]
+    [create] = steps_using(job, "peter-evans/create-pull-request")
+    assert create["with"]["add-paths"] == "Pulumi.*.yaml"
+    assert "${{ steps.set.outputs.image }}" in create["with"]["body"]  # the validated value, not the input
+    assert "inputs." not in json.dumps(create)
+
+
+def test_no_script_has_an_expression_pasted_into_it_and_none_edits_yaml_with_sed() -> None:
+    for name, job_id, job in all_jobs():
+        for step in job.get("steps", []):
+            script = step.get("run", "")
+            assert "${{" not in script, f"{name} {job_id}: {script.splitlines()[0]}"
+            assert not re.search(r"\bsed\b", script), f"{name} {job_id}: {script.splitlines()[0]}"
+
+
+def test_every_checkout_drops_its_credentials() -> None:
+    for name, job_id, job in all_jobs():
+        for step in steps_using(job, "actions/checkout"):
+            assert step["with"]["persist-credentials"] is False, (name, job_id)
+
+
+# --- Dependabot ----------------------------------------------------------------------------------
+
+
+def test_dependabot_keeps_the_action_pins_and_the_lock_current() -> None:
+    config = yaml.safe_load((GITHUB / "dependabot.yml").read_text())
+    updates = {u["package-ecosystem"]: u for u in config["updates"]}
+    assert set(updates) == {"github-actions", "uv"}
+    assert all(u["directory"] == "/" and u["cooldown"]["default-days"] >= 1 for u in updates.values())
+    # The uv updater reads only .txt and .in files: the locks must be named so, beside their .in.
+    for lock in ("requirements.txt", "requirements-checkov.txt"):
+        header = (PROJECT_DIR / lock).read_text().splitlines()[:2]
+        assert (PROJECT_DIR / lock.replace(".txt", ".in")).is_file()
+        assert "uv pip compile --generate-hashes" in header[1]
+    assert not list(PROJECT_DIR.glob("requirements*.lock"))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_permissions_start_from_nothing(path: Path) -> None:
+    assert workflow(path.name)["permissions"] == {}, "each job asks for what it needs"
+    for job_id, job in jobs(path.name).items():
+        assert "permissions" in job, f"{path.name} {job_id}"
