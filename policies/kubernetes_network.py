@@ -17,9 +17,13 @@ INGRESS_GROUPS = frozenset({"networking.k8s.io", "extensions"})
 SNIPPET_ANNOTATION = re.compile(r"-snippets?$")
 
 
+def is_ingress(resource_type: str) -> bool:
+    group_kind = kubernetes_kind(resource_type)
+    return group_kind is not None and group_kind[1] == "Ingress" and group_kind[0] in INGRESS_GROUPS
+
+
 def check_ingress_snippets(args: ResourceValidationArgs) -> Iterator[str]:
-    group_kind = kubernetes_kind(args.resource_type)
-    if group_kind is None or group_kind[1] != "Ingress" or group_kind[0] not in INGRESS_GROUPS:
+    if not is_ingress(args.resource_type):
         return
     annotations = get(args.props, "metadata", "annotations")
     if not isinstance(annotations, Mapping):
@@ -53,6 +57,7 @@ POLICIES: list[ResourceValidationPolicy] = [
         check_ingress_snippets,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.CRITICAL,
+        resource_types=is_ingress,
     ),
     resource_policy(
         "service-load-balancer-review",
@@ -60,5 +65,6 @@ POLICIES: list[ResourceValidationPolicy] = [
         check_load_balancer_service,
         enforcement_level=EnforcementLevel.ADVISORY,
         severity=Severity.MEDIUM,
+        resource_types=lambda resource_type: kubernetes_kind(resource_type) == ("core", "Service"),
     ),
 ]

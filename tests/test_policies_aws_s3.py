@@ -123,10 +123,15 @@ def test_configurations_may_name_the_bucket_literally(pulumi_mocks: RecordingMon
 @pytest.mark.parametrize(
     ("missing", "policy", "expected"),
     [
-        ("public_access", "s3-public-access-blocked", "no BucketPublicAccessBlock"),
-        ("encryption_rules", "s3-default-encryption", "no BucketServerSideEncryptionConfiguration"),
-        ("versioning", "s3-versioning-enabled", "no BucketVersioning"),
-        ("statements", "s3-tls-only", "no BucketPolicy"),
+        ("public_access", "s3-public-access-blocked", "no BucketPublicAccessBlock. Add one"),
+        (
+            "encryption_rules",
+            "s3-default-encryption",
+            "no customer-managed key declared: neither a BucketServerSideEncryptionConfiguration nor an inline "
+            "serverSideEncryptionConfiguration, so S3 still encrypts new objects with SSE-S3",
+        ),
+        ("versioning", "s3-versioning-enabled", "no BucketVersioning. Add one"),
+        ("statements", "s3-tls-only", "no BucketPolicy. Add one"),
     ],
 )
 def test_a_missing_configuration_fails(
@@ -135,7 +140,8 @@ def test_a_missing_configuration_fails(
     bucket = BackupBucket()
     setattr(bucket, missing, None)
     violation = only(s3_violations(render_bucket(pulumi_mocks, bucket)), policy)
-    assert f'Bucket "backups": {expected}. Add one' in violation.message
+    assert f'Bucket "backups": {expected}' in violation.message
+    assert "unencrypted" not in violation.message
 
 
 @pytest.mark.parametrize(
