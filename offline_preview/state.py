@@ -109,9 +109,7 @@ def load_state(data: bytes, source: str) -> State:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StateError(
-            f"{source}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); {EXPECTED}"
-        ) from None
+        raise StateError(f"{source}: not JSON ({exc.msg}: line {exc.lineno} column {exc.colno}); {EXPECTED}") from None
     except RecursionError:
         raise StateError(f"{source}: JSON nested too deeply to read; {EXPECTED}") from None
     return parse_state(document, source)

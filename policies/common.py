@@ -227,9 +227,12 @@ def get(value: Any, *path: str | int) -> Any:
                 return None
             value = value[key]
         else:
-            if not isinstance(value, Mapping) or key not in value:
+            if not isinstance(value, Mapping):
                 return None
-            value = value[key]
+            try:  # one lookup: `key in value` on the analyzer's proxy would read the value twice
+                value = value[key]
+            except KeyError:
+                return None
     return value
 
 

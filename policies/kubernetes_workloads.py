@@ -32,6 +32,7 @@ changed), for a cluster that runs the version it pins:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -106,6 +107,9 @@ class Pod:
     metadata: Mapping[str, Any]  # the pod's, or the pod template's: AppArmor annotations live there
     path: str  # of the spec, for messages: "spec.template.spec"
     metadata_path: str
+    containers_by_field: dict[str, tuple[Container, ...]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def subject(self) -> str:
@@ -126,8 +130,21 @@ class Container:
     subject: str  # 'container "frontend" (spec.template.spec.containers[0])'
 
 
+# The last resource's pod: the analyzer may hand every policy of one resource the same properties, and
+# each of the twenty workload policies reads the same pod (kept alive here, so identity is safe to compare).
+_last_pod: list[Any] = [None, None, None]
+
+
 def pod_of(resource_type: str, props: Mapping[str, Any]) -> Pod | None:
     """The pod spec a workload carries, or None for anything else."""
+    if _last_pod[0] is props and _last_pod[1] == resource_type:
+        return _last_pod[2]
+    pod = _pod_of(resource_type, props)
+    _last_pod[:] = [props, resource_type, pod]
+    return pod
+
+
+def _pod_of(resource_type: str, props: Mapping[str, Any]) -> Pod | None:
     group_kind = kubernetes_kind(resource_type)
     if group_kind is None or group_kind[0] not in WORKLOAD_GROUPS or group_kind[1] not in POD_SPEC_PATHS:
         return None
@@ -148,9 +165,12 @@ def pod_of(resource_type: str, props: Mapping[str, Any]) -> Pod | None:
 
 def containers(pod: Pod, fields: Iterable[str] = tuple(CONTAINER_FIELDS)) -> Iterator[Container]:
     for field in fields:
-        for index, spec in enumerate(items(pod.spec, field)):
-            name = show(get(spec, "name"))
-            yield Container(spec, f"{CONTAINER_FIELDS[field]} {name} ({pod.path}.{field}[{index}])")
+        if field not in pod.containers_by_field:
+            pod.containers_by_field[field] = tuple(
+                Container(spec, f"{CONTAINER_FIELDS[field]} {show(get(spec, 'name'))} ({pod.path}.{field}[{index}])")
+                for index, spec in enumerate(items(pod.spec, field))
+            )
+        yield from pod.containers_by_field[field]
 
 
 PodCheck = Callable[[Pod, Version], Iterable[str]]
