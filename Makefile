@@ -39,7 +39,7 @@ preview: setup
 	  $(if $(POLICY_PACK_CONFIG),--policy-pack-config $(call quote,$(POLICY_PACK_CONFIG)))
 
 # e.g. `pulumi stack export --stack production > prod.json && make audit FILE=prod.json`, or
-# `pulumi stack export | make audit FILE=/dev/stdin`. REPORT=<file> (default build/audit/<name>.policy-report.json),
+# `pulumi stack export | make audit FILE=/dev/stdin`. REPORT=<file> (default build/audit/<stack>.policy-report.json),
 # POLICY_PACK_CONFIG=<file> as for `pulumi preview --policy-pack-config`. Fails (make exits 2) on any non-zero
 # exit of the audit, saying which it was: 1 mandatory violations, 2 unusable input or options, 3 internal error.
 audit: setup

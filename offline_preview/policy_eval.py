@@ -174,15 +174,19 @@ def evaluate_rendering(rendering: Rendering, config: PolicyPackConfig = None) ->
     return evaluate_rendering_in_full(rendering, config).violations
 
 
-def audit(state: State | Mapping[str, Any] | str | Path, config: PolicyPackConfig = None) -> AuditResult:
+def audit(
+    state: State | Mapping[str, Any] | str | Path, config: PolicyPackConfig = None, *, workers: int | None = None
+) -> AuditResult:
     """The audit of a state: a `pulumi stack export` or checkpoint, as a file, parsed, or read (`State`).
-    Raises StateError for a state it does not read and PolicyConfigError for an invalid config."""
+    Raises StateError for a state it does not read and PolicyConfigError for an invalid config. `workers`:
+    processes for a large state (default: one per CPU, at most 4)."""
     if isinstance(state, str | Path):
         state = read_state(state)
     elif not isinstance(state, State):
         state = parse_state(state, "the state")
     resources = _resources(state.resources)
-    evaluation = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source).run()
+    evaluator = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source)
+    evaluation = evaluator.run(workers)
     return AuditResult(state, evaluation)
 
 
@@ -904,6 +908,14 @@ def write_report(document: Mapping[str, Any], path: str | Path) -> None:
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def summary_line(result: AuditResult, report: Path) -> str:
     state, evaluation = result.state, result.evaluation
     counts = Counter(v.enforcement_level for v in evaluation.violations)
@@ -913,13 +925,14 @@ def summary_line(result: AuditResult, report: Path) -> str:
     return (
         f"Audit of {state.source}{where}: {evaluation.resources} resources checked; violations: "
         f"{counts['mandatory']} mandatory, {counts['advisory']} advisory; {len(evaluation.not_checked)} not checked; "
-        f"{deletes} pending deletes and {operations} pending operations reported apart; report: {report}"
+        f"{deletes} pending deletes and {operations} pending operations reported apart; report: {_shown(report)}"
     )
 
 
-def default_report_path(export: str) -> Path:
-    """build/audit/<the input's name>.policy-report.json (stdin: `stdin`)."""
-    stem = "stdin" if export in ("-", "/dev/stdin") else Path(export).stem or "state"
+def default_report_path(export: str, stack: str = "") -> Path:
+    """build/audit/<stack>.policy-report.json, for the stack the state holds; without one, the input's name
+    (`stdin` for standard input)."""
+    stem = stack or ("stdin" if export in ("-", "/dev/stdin") else Path(export).stem or "state")
     return DEFAULT_REPORT_DIR / f"{stem}.policy-report.json"
 
 
@@ -957,7 +970,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--report",
         metavar="FILE",
-        help="where to write the report (default: build/audit/<input name>.policy-report.json in the project)",
+        help="where to write the report (default: build/audit/<stack>.policy-report.json in the project)",
     )
     parser.add_argument("--traceback", action="store_true", help="on an internal error, print the traceback")
     return parser
@@ -985,11 +998,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _audit_command(args: argparse.Namespace) -> int:
-    report = Path(args.report) if args.report else default_report_path(args.export)
-    if report.exists() and report.is_dir():
-        raise StateError(f"--report {report}: a directory; give the report's file name")
+    if args.report and Path(args.report).is_dir():
+        raise StateError(f"--report {args.report}: a directory; give the report's file name")
     result = audit(args.export, args.policy_pack_config)
     state, evaluation = result.state, result.evaluation
+    report = Path(args.report) if args.report else default_report_path(args.export, state.stack)
     document = report_document(
         evaluation, source=state.source, stack=state.stack, project=state.project, pending=state.pending
     )

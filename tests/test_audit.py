@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from offline_preview import policy_eval
+from offline_preview.bench import generated_state
 from offline_preview.engine import SECRET_SIG, SIG, UNKNOWN
 from offline_preview.policy_eval import audit, main
 from offline_preview.state import EXPECTED, KNOWN_FEATURES
@@ -314,11 +315,15 @@ def test_the_report_goes_to_build_audit_by_default(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(policy_eval, "DEFAULT_REPORT_DIR", tmp_path / "build" / "audit")
-    assert policy_eval.default_report_path("/somewhere/prod.json") == tmp_path / "build/audit/prod.policy-report.json"
+    assert (
+        policy_eval.default_report_path("/x/prod.json", "production")
+        == tmp_path / "build/audit/production.policy-report.json"
+    )
+    assert policy_eval.default_report_path("/x/new.json") == tmp_path / "build/audit/new.policy-report.json"
     assert policy_eval.default_report_path("/dev/stdin") == tmp_path / "build/audit/stdin.policy-report.json"
     path = write(tmp_path / "prod.json", export(privileged_program()))
     code, out, _ = run(capsys, str(path))
-    report = tmp_path / "build" / "audit" / "prod.policy-report.json"
+    report = tmp_path / "build" / "audit" / "production.policy-report.json"
     assert code == 1
     assert out.splitlines()[-1].endswith(f"; report: {report}")
     document = json.loads(report.read_text())
@@ -476,6 +481,25 @@ def test_byte_strings_floats_assets_and_resource_references_reach_the_policies_a
     (violation,) = audit(export(resources, version=4, features=["byteString"])).violations
     assert violation.policy_name == "workload-image-pinned"
     assert 'image "ghcr.io/org/app:latest" uses the tag latest' in violation.message
+
+
+def test_a_large_state_audited_by_workers_gets_one_process_verdicts_in_order() -> None:
+    base = export(program_resources())
+    state = generated_state(base, policy_eval.PARALLEL_FROM + 50)
+    resources = state["deployment"]["resources"]
+    assert len(resources) == policy_eval.PARALLEL_FROM + 50
+    assert len({r["urn"] for r in resources}) == len(resources)
+    deployments = [r for r in resources if r["type"] == DEPLOYMENT]
+    for index in (0, len(deployments) // 2, -1):  # early, middle and late, so every worker has one
+        container = deployments[index]["inputs"]["spec"]["template"]["spec"]["containers"][0]
+        container["securityContext"]["privileged"] = True
+    resources.append(json.loads(json.dumps(deployments[1])) | {"delete": True})
+    alone = audit(state, workers=1)
+    together = audit(state, workers=2)
+    assert together.evaluation == alone.evaluation
+    assert [v.urn for v in alone.violations if v.policy_name == PRIVILEGED] == [
+        deployments[i]["urn"] for i in (0, len(deployments) // 2, -1)
+    ]
 
 
 # --- make audit --------------------------------------------------------------------------------
