@@ -322,6 +322,8 @@ def _marshaled(value: Any, skip_internal_keys: bool) -> Any:
         raise _MalformedValueError(f"unrecognized signature {sig!r}")
     if isinstance(value, list):
         return [_marshaled(v, skip_internal_keys) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # as for the float signature: a Struct cannot carry it through the servicer
     return value
 
 
@@ -329,7 +331,8 @@ def _wire_form(properties: Mapping[str, Any], skip_internal_keys: bool) -> Mappi
     """`_marshaled(properties)`, skipping the walk when the properties hold no signature and no "__" key (most
     of a state: serializing in C to look is cheaper than walking in Python)."""
     text = json.dumps(properties, separators=(",", ":"))
-    if SIG not in text and (not skip_internal_keys or '"__' not in text):
+    plain = SIG not in text and (not skip_internal_keys or '"__' not in text)
+    if plain and "NaN" not in text and "Infinity" not in text:  # JSON reads 1e400 as inf, and NaN as NaN
         return properties
     return _marshaled(properties, skip_internal_keys)
 
@@ -392,6 +395,11 @@ def _user_config(config: PolicyPackConfig) -> dict[str, tuple[str | None, dict[s
             raise PolicyConfigError(f"{config}: expected a JSON object of policy names, got {type(entries).__name__}")
     else:
         entries = config or {}
+    if "environments" in entries:  # the CLI resolves these Pulumi ESC environments; offline there is no ESC
+        raise PolicyConfigError(
+            "environments: the config names Pulumi ESC environments, which only the Pulumi CLI can open; "
+            "give the values in the file instead"
+        )
     parsed: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for name, value in entries.items():
         if isinstance(value, str):

@@ -253,6 +253,8 @@ def test_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[st
         ("{", "not JSON (Expecting property name enclosed in double quotes: line 1 column 2)"),
         ("[]", "expected a JSON object of policy names, got list"),
         ('{"pss-privileged": "advisory"}', "pss-privileged: the policy pack hft-frontend-security has no such policy"),
+        ('{"environments": ["prod"]}', "environments: the config names Pulumi ESC environments"),
+        ('{"pss-baseline-sysctls": {"kubernetesVersion": "1.x"}}', "kubernetesVersion: '1.x' does not match"),
     ],
 )
 def test_an_unusable_policy_pack_config_is_refused_in_one_line(
@@ -461,6 +463,18 @@ def test_pending_deletes_and_operations_are_reported_apart_never_twice(
 
 
 # --- values the state holds --------------------------------------------------------------------
+
+
+def test_numbers_json_reads_as_infinite_are_no_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = json.dumps(export([STACK_RESOURCE, resource(CONFIG_MAP, "x", {"data": {}})])).replace(
+        '"data": {}', '"n": 1e400, "m": NaN'
+    )
+    path = tmp_path / "inf.json"
+    path.write_text(text)
+    code, _, err = run(capsys, str(path), "--report", str(tmp_path / "r.json"))
+    assert (code, err) == (0, "")  # a verdict, not a crash in the servicer
 
 
 def test_byte_strings_floats_assets_and_resource_references_reach_the_policies_as_the_engine_sends_them() -> None:
