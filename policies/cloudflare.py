@@ -43,6 +43,7 @@ ZONE_SETTING_TYPES = frozenset({ZONE_SETTING, ZONE_SETTINGS_OVERRIDE})
 
 # Setting ids whose ZoneSettingsOverride key is not their plain camelCase.
 _OVERRIDE_KEYS = {"0rtt": "zeroRtt"}
+_SETTING_IDS = {key: setting_id for setting_id, key in _OVERRIDE_KEYS.items()}
 
 
 def override_key(setting_id: str) -> str:
@@ -54,8 +55,8 @@ def override_key(setting_id: str) -> str:
 
 
 def _setting_id(key: str) -> str:
-    inverse = {key: setting_id for setting_id, key in _OVERRIDE_KEYS.items()}
-    return inverse.get(key) or re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), key)
+    """The setting id of a ZoneSettingsOverride key: `minTlsVersion` -> `min_tls_version`."""
+    return _SETTING_IDS.get(key) or re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), key)
 
 
 @dataclass(frozen=True)
