@@ -12,7 +12,7 @@ STACK  ?= production
 
 help:
 	@echo "make preview STACK=<staging|production>  offline preview: resource tree, build/<stack>/manifests, stack.json"
-	@echo "make audit FILE=<stack export>            the policy pack over a \`pulumi stack export\` file"
+	@echo "make audit FILE=<state> [REPORT=<file>]   the policy pack over a \`pulumi stack export\` or checkpoint (FILE=/dev/stdin reads stdin)"
 	@echo "make test                                 ruff, type checker and every test"
 	@echo "make bench                                wall time and peak memory of the production preview"
 	@echo "make diff BASE=<git ref> [STACK=<stack>]  what \`pulumi preview --diff\` would show between BASE and the working tree"
@@ -32,13 +32,33 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 setup: $(VENV)/.installed
 
-preview: setup
-	$(PY) -m offline_preview --stack $(STACK)
+# A make variable as one shell word, whatever it holds (spaces, quotes).
+quote = '$(subst ','\'',$(1))'
 
-# e.g. `pulumi stack export --stack production > prod.json && make audit FILE=prod.json`
+preview: setup
+	$(PY) -m offline_preview --stack $(STACK) \
+	  $(if $(POLICY_PACK_CONFIG),--policy-pack-config $(call quote,$(POLICY_PACK_CONFIG)))
+
+# e.g. `pulumi stack export --stack production > prod.json && make audit FILE=prod.json`, or
+# `pulumi stack export | make audit FILE=/dev/stdin`. REPORT=<file> (default build/audit/<stack>.policy-report.json),
+# POLICY_PACK_CONFIG=<file> as for `pulumi preview --policy-pack-config`. Fails (make exits 2) on any non-zero
+# exit of the audit, saying which it was: 1 mandatory violations, 2 unusable input or options, 3 internal error.
 audit: setup
-	@test -n "$(FILE)" || { echo "usage: make audit FILE=<pulumi stack export file>"; exit 2; }
-	$(PY) -m offline_preview.policy_eval $(FILE) --report $(basename $(FILE)).policy-report.json
+	@if [ -z $(call quote,$(FILE)) ]; then \
+	  echo "usage: make audit FILE=<state file, or /dev/stdin> [REPORT=<file>] [POLICY_PACK_CONFIG=<file>]" >&2; exit 2; \
+	fi; \
+	$(PY) -m offline_preview.policy_eval $(call quote,$(FILE)) \
+	  $(if $(REPORT),--report $(call quote,$(REPORT))) \
+	  $(if $(POLICY_PACK_CONFIG),--policy-pack-config $(call quote,$(POLICY_PACK_CONFIG))); \
+	status=$$?; \
+	case $$status in \
+	  0) ;; \
+	  1) echo "make audit: mandatory policy violations (the audit exited 1)" >&2 ;; \
+	  2) echo "make audit: the state, the config or an option could not be used (the audit exited 2)" >&2 ;; \
+	  3) echo "make audit: internal error of the audit (it exited 3)" >&2 ;; \
+	  *) echo "make audit: the audit exited $$status" >&2 ;; \
+	esac; \
+	exit $$status
 
 # What `pulumi preview --diff` would show between BASE and the working tree, offline: every stack,
 # or STACK=<stack> when given; MARKDOWN=<file> also writes it as Markdown (the PR check's summary).

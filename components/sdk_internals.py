@@ -11,13 +11,17 @@ Uses:
   or says whether a key was set with `--secret`.
 - the offline preview: the engine's wire format (secret, resource and unknown markers), running a
   program in-process the way the language host does, Pulumi's mock monitor, and pulumi_policy's
-  analyzer servicer (the object `PolicyPack` serves over gRPC), which evaluates the pack in-process.
+  analyzer servicer (the object `PolicyPack` serves over gRPC), which evaluates the pack in-process:
+  the message it gives when a policy reads an unknown value, and a cache of the one conversion it
+  repeats for every policy of a request.
 - the policy pack: the error pulumi_policy raises when a policy reads a value unknown during preview.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+import re
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from pulumi.runtime import config as _config
@@ -113,3 +117,76 @@ def run_in_stack(program: Callable[[], Any]) -> Awaitable[None]:
 PolicyAnalyzerServicer = _policy._PolicyAnalyzerServicer
 # Raised when a policy reads a property whose value is unknown during preview.
 UnknownValueError = _proxy.UnknownValueError
+
+
+# The diagnostic the servicer gives when a policy (or a remediation) read a value unknown during
+# preview (policy.py: Analyze, AnalyzeStack, Remediate; proxy.py: UnknownValueError.message). The path
+# is the property path the policy read, joined with dots.
+_UNKNOWN_DIAGNOSTIC = re.compile(
+    r"^can't run (?:policy|remediation) '(?P<policy>[^']+)' from policy pack '[^']*' during preview: "
+    r"(?P<kind>\w+) value at (?P<path>.*) can't be known during preview$",
+    re.DOTALL,
+)
+
+
+def unknown_value_read(message: str) -> tuple[str, str] | None:
+    """(policy name, property path such as `.spec.replicas`) when a diagnostic says the policy could not run
+    because it read an unknown value; None for any other message."""
+    match = _UNKNOWN_DIAGNOSTIC.match(message)
+    return (match["policy"], match["path"]) if match else None
+
+
+class _Recent:
+    """The results of a pure function for its last few arguments, by identity (each argument is kept alive
+    while cached, so its identity stays its own)."""
+
+    def __init__(self, function: Callable[..., Any], size: int = 4) -> None:
+        self.function = function
+        self.size = size
+        self.entries: list[tuple[Any, tuple[Any, ...], Any]] = []
+
+    def __call__(self, argument: Any, *rest: Any) -> Any:
+        for seen, seen_rest, result in self.entries:
+            if seen is argument and seen_rest == rest:
+                return result
+        result = self.function(argument, *rest)
+        self.entries.insert(0, (argument, rest, result))
+        del self.entries[self.size :]
+        return result
+
+
+@contextlib.contextmanager
+def each_request_decoded_once() -> Iterator[None]:
+    """The servicer reads a request's properties once per policy it runs (policy.py, Analyze: for each
+    policy, `unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(request.properties)))`,
+    and the same for the provider's), which is most of its cost on a large resource. Within this context the
+    three steps run once per request and every policy of the request gets the same read-only view, as the
+    Node.js SDK gives its policies. Validations only read their properties, so the verdicts are the same
+    (tests/test_sdk_internals.py compares the pack's with and without); a policy that wrote to `args.props`
+    would be seen by the ones after it. Remediations get their own copy as before (their deserialization
+    keeps the secrets, and they replace the properties they change)."""
+    # The servicer's module-level names for the three steps (policy.py imports them).
+    originals = {
+        name: getattr(_policy, name) for name in ("json_format", "deserialize_properties", "unknown_checking_proxy")
+    }
+    json_format = originals["json_format"]
+    message_to_dict = _Recent(json_format.MessageToDict)
+
+    class _DecodeOnce:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(json_format, name)
+
+        @staticmethod
+        def MessageToDict(message: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 (the module's name)
+            if args or kwargs:
+                return json_format.MessageToDict(message, *args, **kwargs)
+            return message_to_dict(message)
+
+    setattr(_policy, "json_format", _DecodeOnce())  # noqa: B010 (not a public name of the module)
+    setattr(_policy, "deserialize_properties", _Recent(originals["deserialize_properties"]))  # noqa: B010
+    setattr(_policy, "unknown_checking_proxy", _Recent(originals["unknown_checking_proxy"]))  # noqa: B010
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(_policy, name, original)

@@ -10,7 +10,14 @@ from pathlib import Path
 import yaml
 
 from offline_preview.engine import ProgramError, Rendering, run_program
-from offline_preview.policy_eval import evaluate_rendering, format_violations, write_report
+from offline_preview.policy_eval import (
+    PolicyConfigError,
+    evaluate_rendering_in_full,
+    format_not_checked,
+    format_violations,
+    report_document,
+    write_report,
+)
 from offline_preview.render import (
     UnknownInManifestError,
     resource_tree,
@@ -72,12 +79,19 @@ def write_preview(rendering: Rendering, out: Path, policy_pack_config: Path | No
 
     # The policy pack, as `pulumi preview --policy-pack policies` runs it.
     try:
-        violations = evaluate_rendering(rendering, policy_pack_config)
-    except (OSError, ValueError) as exc:  # an unreadable or invalid policy config
+        evaluation = evaluate_rendering_in_full(rendering, policy_pack_config)
+    except PolicyConfigError as exc:  # an unreadable or invalid policy config
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    violations = evaluation.violations
     print("\n" + format_violations(violations))
-    write_report(violations, out / "policy-report.json")
+    if evaluation.not_checked:
+        print("\n" + format_not_checked(evaluation.not_checked))
+    source = f"offline preview of {rendering.stack}"
+    write_report(
+        report_document(evaluation, source=source, stack=rendering.stack, project=rendering.project),
+        out / "policy-report.json",
+    )
     print(
         f"\nWrote {len(manifests)} manifests to {out / 'manifests'}, the state to {out / 'stack.json'}"
         f" and the policy verdicts to {out / 'policy-report.json'}"

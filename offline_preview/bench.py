@@ -1,12 +1,18 @@
 """`make bench`: wall time and peak memory of the offline preview, next to the bare import time of
-the Pulumi SDKs it imports, measured in the same run (each in a fresh interpreter, median of runs).
+the Pulumi SDKs it imports, measured in the same run (each in a fresh interpreter, median of runs); and
+of `make audit` on two generated 5,000-resource states.
 
-Budgets (the foundation issue): preview wall time <= 3x the SDK import floor, peak memory < 400 MB.
+Budgets: preview wall time <= 3x the SDK import floor, peak memory < 400 MB (the foundation issue);
+the audit of 5,000 resources in under 10 s wall (issue 12), for each state:
+- "mixed": the production stack's own resources repeated, each copy in a namespace of its own, with S3
+  buckets as pulumi-aws 5, 6 and 7 write them and Cloudflare zones as providers 5 and 6 write them;
+- "deployments": 5,000 copies of the production Deployment, the resource that costs the pack most.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -14,12 +20,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 WALL_RATIO_BUDGET = 3.0
 PEAK_MB_BUDGET = 400.0
+AUDIT_RESOURCES = 5000
+AUDIT_WALL_BUDGET = 10.0
 
 # Runs the preview as `python -m offline_preview` would, then reports which Pulumi SDK modules it
 # loaded. pulumi_kubernetes loads its API groups lazily, so the floor is those modules, not the
@@ -37,29 +47,244 @@ print(json.dumps({"code": code, "modules": modules}))
 @dataclass(frozen=True)
 class Sample:
     seconds: float
-    peak_mb: float
+    cpu_seconds: float
+    peak_mb: float  # the largest single process among the run and the workers it waited for
     stdout: str
 
 
-def _run(code: str, *args: str) -> Sample:
+def _run(code: str, *args: str, ok: tuple[int, ...] = (0,)) -> Sample:
     """One fresh interpreter; its peak RSS comes from wait4's rusage (kilobytes on Linux)."""
+    return _run_command([sys.executable, "-c", code, *args], ok=ok)
+
+
+def _run_command(command: list[str], ok: tuple[int, ...] = (0,)) -> Sample:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-c", code, *args], cwd=PROJECT_DIR, stdout=out, stderr=err)
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark run failed:\n{stderr}")
-    return Sample(seconds=seconds, peak_mb=usage.ru_maxrss / 1024, stdout=stdout)
+    if os.waitstatus_to_exitcode(status) not in ok:
+        raise SystemExit(f"benchmark run failed (exit {os.waitstatus_to_exitcode(status)}):\n{stderr}")
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout)
+
+
+# --- generated states for the audit ------------------------------------------------------------
+
+_URN_FIELDS = ("urn", "parent")
+
+
+def _renamed(resource: dict[str, Any], rename: Callable[[str], str], namespace: str, to: str) -> dict[str, Any]:
+    """A copy of a state resource under other URNs, its Kubernetes namespace `namespace` moved to `to`."""
+    resource = copy.deepcopy(resource)
+    for key in _URN_FIELDS:
+        if resource.get(key):
+            resource[key] = rename(resource[key])
+    resource["dependencies"] = [rename(urn) for urn in resource.get("dependencies") or []]
+    dependencies = resource.get("propertyDependencies") or {}
+    resource["propertyDependencies"] = {k: [rename(urn) for urn in v or []] for k, v in dependencies.items()}
+    for side in ("inputs", "outputs"):
+        metadata = (resource.get(side) or {}).get("metadata")
+        if isinstance(metadata, dict):
+            if metadata.get("namespace") == namespace:
+                metadata["namespace"] = to
+            if resource["type"] == "kubernetes:core/v1:Namespace" and metadata.get("name") == namespace:
+                metadata["name"] = to
+    return resource
+
+
+def _state_resource(stack: str, project: str, type_: str, name: str, props: dict[str, Any], **extra: Any) -> dict:
+    urn = f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+    return {"urn": urn, "custom": True, "id": name, "type": type_, "inputs": props, "outputs": props, **extra}
+
+
+def _bucket_group(stack: str, project: str, index: int) -> list[dict[str, Any]]:
+    """A bucket with its configuration, as pulumi-aws 7 (separate resources), 6 (BucketV2, inline lists) or 5
+    (Bucket, inline objects) writes it."""
+    name = f"bench-bucket-{index}"
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        }
+    )
+    flavour = index % 3
+    bucket_type = "aws:s3/bucketV2:BucketV2" if flavour == 1 else "aws:s3/bucket:Bucket"
+    bucket_props: dict[str, Any] = {"bucket": name, "id": name, "arn": f"arn:aws:s3:::{name}"}
+    if flavour == 1:
+        bucket_props |= {
+            "serverSideEncryptionConfigurations": [
+                {"rules": [{"applyServerSideEncryptionByDefaults": [{"sseAlgorithm": "aws:kms"}]}]}
+            ],
+            "versionings": [{"enabled": True, "mfaDelete": False}],
+            "policy": policy,
+        }
+    elif flavour == 2:
+        bucket_props |= {
+            "serverSideEncryptionConfiguration": {
+                "rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+            },
+            "versioning": {"enabled": True, "mfaDelete": False},
+            "policy": policy,
+        }
+    bucket = _state_resource(stack, project, bucket_type, name, bucket_props)
+    by_bucket = {"propertyDependencies": {"bucket": [bucket["urn"]]}, "dependencies": [bucket["urn"]]}
+    flags = dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)
+    group = [
+        bucket,
+        _state_resource(
+            stack,
+            project,
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            f"{name}-pab",
+            {"bucket": name, **flags},
+            **by_bucket,
+        ),
+    ]
+    if flavour == 0:
+        group += [
+            _state_resource(
+                stack,
+                project,
+                "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                f"{name}-sse",
+                {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]},
+                **by_bucket,
+            ),
+            _state_resource(
+                stack,
+                project,
+                "aws:s3/bucketVersioning:BucketVersioning",
+                f"{name}-versioning",
+                {"bucket": name, "versioningConfiguration": {"status": "Enabled"}},
+                **by_bucket,
+            ),
+            _state_resource(
+                stack,
+                project,
+                "aws:s3/bucketPolicy:BucketPolicy",
+                f"{name}-tls",
+                {"bucket": name, "policy": policy},
+                **by_bucket,
+            ),
+        ]
+    return group
+
+
+def _zone_group(stack: str, project: str, index: int) -> list[dict[str, Any]]:
+    """A Cloudflare zone with its TLS settings, as provider 6 (ZoneSetting each) or 5 (ZoneSettingsOverride)
+    writes them."""
+    zone_id = f"{index:032x}"
+    zone = _state_resource(stack, project, "cloudflare:index/zone:Zone", f"bench-zone-{index}", {"id": zone_id})
+    by_zone = {"propertyDependencies": {"zoneId": [zone["urn"]]}, "dependencies": [zone["urn"]]}
+    settings = {"ssl": "strict", "min_tls_version": "1.2", "always_use_https": "on"}
+    if index % 2:
+        override = {"zoneId": zone_id, "settings": {"ssl": "strict", "minTlsVersion": "1.2", "alwaysUseHttps": "on"}}
+        return [
+            zone,
+            _state_resource(
+                stack,
+                project,
+                "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride",
+                f"bench-zone-{index}-settings",
+                override,
+                **by_zone,
+            ),
+        ]
+    return [zone] + [
+        _state_resource(
+            stack,
+            project,
+            "cloudflare:index/zoneSetting:ZoneSetting",
+            f"bench-zone-{index}-{setting}",
+            {"zoneId": zone_id, "settingId": setting, "value": value},
+            **by_zone,
+        )
+        for setting, value in settings.items()
+    ]
+
+
+def generated_state(base: dict[str, Any], size: int, *, deployments_only: bool = False) -> dict[str, Any]:
+    """A state of exactly `size` resources grown from `base` (the production preview's stack.json)."""
+    state = copy.deepcopy(base)
+    resources: list[dict[str, Any]] = state["deployment"]["resources"]
+    stack_resource = resources[0]
+    stack, project = stack_resource["urn"].removeprefix("urn:pulumi:").split("::")[:2]
+    providers = [r for r in resources if r["type"].startswith("pulumi:providers:")]
+    unit = [r for r in resources[1:] if not r["type"].startswith("pulumi:providers:")]
+    if deployments_only:
+        unit = [r for r in unit if r["type"] == "kubernetes:apps/v1:Deployment"]
+    namespace = next(
+        (r["inputs"]["metadata"]["name"] for r in resources if r["type"] == "kubernetes:core/v1:Namespace"), stack
+    )
+
+    def groups() -> Iterator[list[dict[str, Any]]]:
+        copies = 0
+        while True:
+            suffix = f"-{copies}"
+            yield [
+                _renamed(r, lambda urn, s=suffix: urn + s if urn in unit_urns else urn, namespace, namespace + suffix)
+                for r in unit
+            ]
+            if not deployments_only:
+                yield _bucket_group(stack, project, copies)
+                yield _zone_group(stack, project, copies)
+            copies += 1
+
+    unit_urns = {r["urn"] for r in unit}
+    grown = [stack_resource, *providers]
+    for group in groups():
+        grown += group[: size - len(grown)]
+        if len(grown) >= size:
+            break
+    state["deployment"]["resources"] = grown
+    return state
+
+
+def _bench_audits(base: dict[str, Any], runs: int, out: Path) -> tuple[list[str], list[str]]:
+    """Each generated state audited `runs` times, each in a fresh interpreter: the report's lines, and the
+    problems over budget."""
+    lines = [
+        f"make audit of a generated {AUDIT_RESOURCES:,}-resource state, median of {runs} runs, each in a fresh "
+        "interpreter"
+    ]
+    over = []
+    for case, deployments_only in (("mixed", False), ("deployments", True)):
+        path = out / f"audit-{case}.json"
+        path.write_text(json.dumps(generated_state(base, AUDIT_RESOURCES, deployments_only=deployments_only)))
+        report = out / f"{case}.report.json"
+        command = [sys.executable, "-m", "offline_preview.policy_eval", str(path), "--report", str(report)]
+        samples = [_run_command(command, ok=(0, 1)) for _ in range(runs)]
+        checked = json.loads(report.read_text())["summary"]["resources"]
+        wall = statistics.median(s.seconds for s in samples)
+        cpu = statistics.median(s.cpu_seconds for s in samples)
+        peak = max(s.peak_mb for s in samples)
+        lines.append(
+            f"  {case:<12}: {checked:,} resources in {wall:6.2f} s wall ({cpu:5.2f} s CPU)   peak {peak:6.1f} MB"
+            f"   (budget {AUDIT_WALL_BUDGET:.0f} s)"
+        )
+        if checked != AUDIT_RESOURCES:
+            over.append(f"the {case} audit checked {checked} resources, not {AUDIT_RESOURCES}")
+        if wall > AUDIT_WALL_BUDGET:
+            over.append(f"the {case} audit took {wall:.1f} s, over {AUDIT_WALL_BUDGET:.0f} s")
+    return lines, over
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="offline_preview.bench", description=__doc__)
     parser.add_argument("--stack", default="production")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--audit-runs", type=int, default=3)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as out:
@@ -75,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):  # interleaved, so load on the machine hits both alike
             imports.append(_run(import_code))
             previews.append(_run(_PREVIEW, *preview_args))
+        base = json.loads((Path(out) / "stack.json").read_text())
+        audit_lines, audit_over = _bench_audits(base, args.audit_runs, Path(out)) if args.audit_runs > 0 else ([], [])
 
     import_s = statistics.median(s.seconds for s in imports)
     preview_s = statistics.median(s.seconds for s in previews)
@@ -87,11 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  whole preview          : {preview_s:6.2f} s   peak {preview_mb:6.1f} MB")
     print(f"  preview / import floor : {ratio:6.2f} x   (budget {WALL_RATIO_BUDGET:.1f} x)")
     print(f"  peak memory            : {preview_mb:6.1f} MB  (budget {PEAK_MB_BUDGET:.0f} MB)")
+    for line in audit_lines:
+        print(line)
     over = []
     if ratio > WALL_RATIO_BUDGET:
         over.append(f"wall time {ratio:.2f}x the import floor exceeds {WALL_RATIO_BUDGET}x")
     if preview_mb >= PEAK_MB_BUDGET:
         over.append(f"peak memory {preview_mb:.0f} MB exceeds {PEAK_MB_BUDGET:.0f} MB")
+    over += audit_over
     for problem in over:
         print(f"OVER BUDGET: {problem}")
     return 1 if over else 0

@@ -1,4 +1,5 @@
-"""Evaluates the policy pack in-process, as `pulumi preview --policy-pack policies` would, without the CLI.
+"""Evaluates the policy pack in-process: over a rendering, as `pulumi preview --policy-pack policies` would,
+and over a Pulumi state (`make audit`), without the CLI.
 
 Two halves, kept apart on purpose:
 - The engine's half is reproduced here, after pulumi/pulumi's step generator, analyzer plugin and policy
@@ -10,38 +11,60 @@ Two halves, kept apart on purpose:
 
 What a policy sees:
 - Resource policies (`Analyze`) get each resource's inputs, after the remediations have run on them;
-  stack policies (`AnalyzeStack`) get every resource's outputs at the end, with parent, dependencies and
-  propertyDependencies. Every registered resource goes to both, as in the engine: the stack, components
-  (whose inputs are empty), custom resources and provider resources.
+  stack policies (`AnalyzeStack`) get the resources' outputs at the end, with parent, dependencies and
+  propertyDependencies. A policy that declares the resource types it reads (policies/common.py) is sent
+  only those, which is what keeps a state of thousands of resources fast; the policy ignores the others
+  itself, so the verdicts are the CLI's.
 - Secrets: the engine sends them marked, and pulumi_policy unwraps them for validations, which see the
   plaintext with no sign it was secret; only a remediation gets the marker (`pulumi_policy.Secret`). A
-  rendering has the plaintext. A stack export has only ciphertext, so each secret there is passed on as a
-  secret whose value is unknown: a validation that reads one reports "can't run policy ... during preview"
-  (advisory), as for any unknown, and a remediation still sees that it is secret. No policy of the pack
-  reads a secret's value, so a rendering and its export give the same verdicts.
+  rendering has the plaintext. A state has only ciphertext (or, from `pulumi stack export --show-secrets`,
+  the plaintext), so each encrypted secret is passed on as a secret whose value the audit cannot read. No
+  policy of the pack reads a secret's value, so a rendering and its state give the same verdicts.
 - Numbers arrive as floats (the wire is a protobuf Struct), a resource reference as its id (a
   component's as its URN), and validations get no "__"-prefixed keys.
+- The PSS policies' `kubernetesVersion`: unless the pack config sets it, each workload is judged at the
+  `pod-security.kubernetes.io/enforce-version` label of its namespace when the namespace is in the same
+  rendering or state (as Pod Security Admission judges it), else at the config's default (latest).
+
+A preview and an audit differ where the state is already there:
+- Preview: a remediation changes the resource before it is written (level remediate), and a value unknown
+  until the resource exists makes a policy say "can't run during preview" (advisory), as the CLI does.
+- Audit (fail closed): a remediation that would change a resource is a violation at the policy's level
+  (remediate counts as mandatory: an audit cannot remediate what the state already holds), and a policy
+  that reads the unknown sentinel a state holds is a violation at its level, attributed to that resource.
+  A secret's ciphertext is a known value: a policy that needs its plaintext says "not checked".
+Either way, a policy that does not know a resource's shape says "not checked" (listed apart, never a
+violation), and pending deletes and pending operations of a state are listed apart, never audited as live.
 
 Where this differs from the CLI: there are no providers, so the inputs are the program's rather than the
-provider's `Check`ed ones (pulumi-kubernetes, for one, marks Secret data secret in Check); and a config
-entry naming no policy of the pack is an error here, where the CLI silently ignores it.
+provider's `Check`ed ones (pulumi-kubernetes, for one, marks Secret data secret in Check); a config entry
+naming no policy of the pack is an error here, where the CLI silently ignores it; and the CLI judges a
+workload at the pack config's `kubernetesVersion` only (it cannot read the namespace's label).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import dataclasses
 import json
+import math
+import multiprocessing
+import os
 import sys
+import traceback
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from struct import unpack
+from typing import Any, cast
 
 import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi_policy import Policy, ResourceValidationPolicy, StackValidationPolicy
 
 # The servicer `PolicyPack` serves is private API (see components/sdk_internals.py);
 # tests/test_policies_pack.py checks that the served pack and this evaluation agree.
@@ -51,15 +74,21 @@ from components.sdk_internals import (
     SIG,
     UNKNOWN,
     PolicyAnalyzerServicer,
+    each_request_decoded_once,
     proto,
+    unknown_value_read,
 )
 from offline_preview.engine import Registration, Rendering
 from offline_preview.render import stack_export
-from offline_preview.urns import STACK_TYPE, stack_urn, urn_stack_project
+from offline_preview.state import PendingResource, State, StateError, parse_state, read_state, source_name
+from offline_preview.urns import STACK_TYPE, stack_urn
 from policies import pack
-from policies.common import resource_name
+from policies.common import parse_not_checked, reads_resource_type, resource_name
+from policies.kubernetes_workloads import parse_version
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 POLICY_PACK_DIR = Path(pack.__file__).resolve().parent
+DEFAULT_REPORT_DIR = PROJECT_DIR / "build" / "audit"
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LEVEL_NAMES = {
     proto.ADVISORY: "advisory",
@@ -68,6 +97,16 @@ _LEVEL_NAMES = {
     proto.DISABLED: "disabled",
 }
 _PROTO_LEVELS = {name: level for level, name in _LEVEL_NAMES.items()}
+KUBERNETES_VERSION = "kubernetesVersion"  # the PSS policies' config (policies/kubernetes_workloads.py)
+ENFORCE_VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+
+# The signatures a state holds besides secrets and resource references (pulumi/pulumi
+# sdk/go/common/resource/sig and pkg/resource/stack/deployment.go).
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+BYTE_STRING_SIG = "803fd3297a5875dc03ca845dda5d2a98"
+FLOAT_SIG = "8ad145fe-0d11-4827-bfd7-1abcbf086f5c"
 
 PolicyPackConfig = Mapping[str, Any] | str | Path | None
 """The `--policy-pack-config` JSON: a mapping, or the path of the file (format: policies/pack.py)."""
@@ -82,6 +121,33 @@ class Violation:
     resource_type: str
 
 
+@dataclass(frozen=True)
+class NotChecked:
+    """A resource a policy did not judge: a shape it does not know, or a secret it cannot read."""
+
+    policy_name: str
+    urn: str
+    resource_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    violations: list[Violation]
+    not_checked: list[NotChecked]
+    resources: int  # how many resources the pack was run on
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    state: State
+    evaluation: Evaluation
+
+    @property
+    def violations(self) -> list[Violation]:
+        return self.evaluation.violations
+
+
 class PolicyConfigError(ValueError):
     """The policy pack config is invalid; the message names the policy and the property."""
 
@@ -94,27 +160,39 @@ def pack_version() -> str:
 # --- the entry points --------------------------------------------------------------------------
 
 
-def evaluate_rendering(rendering: Rendering, config: PolicyPackConfig = None) -> list[Violation]:
-    """The verdicts `pulumi preview --policy-pack policies` would give the rendered program."""
+def evaluate_rendering_in_full(rendering: Rendering, config: PolicyPackConfig = None) -> Evaluation:
+    """What `pulumi preview --policy-pack policies` would report for the rendered program."""
     # The export adds the provider resources and references the engine would have; the registrations
     # keep the secrets' plaintext, which the engine has too.
     plaintext = {reg.urn: reg for reg in rendering.registrations}
-    resources = _resources(stack_export(rendering)["deployment"], plaintext)
-    return _evaluate(resources, rendering.stack, rendering.project, config)
+    resources = _resources(stack_export(rendering)["deployment"]["resources"], plaintext)
+    return _Evaluator(resources, rendering.stack, rendering.project, config, audit=False, source="the rendering").run()
+
+
+def evaluate_rendering(rendering: Rendering, config: PolicyPackConfig = None) -> list[Violation]:
+    """The verdicts `pulumi preview --policy-pack policies` would give the rendered program."""
+    return evaluate_rendering_in_full(rendering, config).violations
+
+
+def audit(
+    state: State | Mapping[str, Any] | str | Path, config: PolicyPackConfig = None, *, workers: int | None = None
+) -> AuditResult:
+    """The audit of a state: a `pulumi stack export` or checkpoint, as a file, parsed, or read (`State`).
+    Raises StateError for a state it does not read and PolicyConfigError for an invalid config. `workers`:
+    processes for a large state (default: one per CPU, at most 4)."""
+    if isinstance(state, str | Path):
+        state = read_state(state)
+    elif not isinstance(state, State):
+        state = parse_state(state, "the state")
+    resources = _resources(state.resources)
+    evaluator = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source)
+    evaluation = evaluator.run(workers)
+    return AuditResult(state, evaluation)
 
 
 def evaluate_export(export: Mapping[str, Any] | str | Path, config: PolicyPackConfig = None) -> list[Violation]:
-    """The verdicts for a state in `pulumi stack export` format (deployment version 3), file or parsed."""
-    state = json.loads(Path(export).read_text()) if isinstance(export, str | Path) else export
-    if state.get("version") != 3:
-        raise ValueError(
-            f"expected a `pulumi stack export` of deployment version 3, got version {state.get('version')}"
-        )
-    resources = _resources(state["deployment"])
-    if not resources:
-        return []
-    stack, project = urn_stack_project(resources[0].urn)
-    return _evaluate(resources, stack, project, config)
+    """The audit's verdicts for a state (see `audit`)."""
+    return audit(export, config).violations
 
 
 # --- resources as the engine holds them --------------------------------------------------------
@@ -129,7 +207,7 @@ class _Provider:
 
 @dataclass(frozen=True)
 class _Resource:
-    """One resource's state; properties in engine form (secret, unknown and resource markers kept)."""
+    """One resource's state; properties as the state or the rendering holds them."""
 
     urn: str
     type: str
@@ -145,28 +223,16 @@ class _Resource:
     provider: _Provider | None
 
 
-def _secrets_withheld(value: Any) -> Any:
-    """A state value with each encrypted secret as a secret of unknown value (the plaintext of
-    `pulumi stack export --show-secrets` is kept)."""
-    if isinstance(value, dict):
-        if value.get(SIG) == SECRET_SIG and "value" not in value:
-            plaintext = value.get("plaintext")
-            return {SIG: SECRET_SIG, "value": UNKNOWN if plaintext is None else json.loads(plaintext)}
-        return {k: _secrets_withheld(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_secrets_withheld(v) for v in value]
-    return value
-
-
-def _resources(deployment: Mapping[str, Any], plaintext: Mapping[str, Registration] | None = None) -> list[_Resource]:
-    states: list[dict[str, Any]] = list(deployment.get("resources") or [])
+def _resources(
+    states: Sequence[Mapping[str, Any]], plaintext: Mapping[str, Registration] | None = None
+) -> list[_Resource]:
     plaintext = plaintext or {}
 
     def properties(state: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         registration = plaintext.get(state["urn"])
         if registration is not None:
             return registration.inputs if key == "inputs" else registration.outputs
-        return _secrets_withheld(state.get(key) or {})
+        return state.get(key) or {}
 
     providers = {
         state["urn"]: _Provider(state["urn"], state["type"], properties(state, "inputs"))
@@ -179,15 +245,15 @@ def _resources(deployment: Mapping[str, Any], plaintext: Mapping[str, Registrati
             type=state["type"],
             inputs=properties(state, "inputs"),
             outputs=properties(state, "outputs"),
-            parent=state.get("parent", ""),
+            parent=state.get("parent") or "",
             dependencies=state.get("dependencies") or [],
-            property_dependencies=state.get("propertyDependencies") or {},
+            property_dependencies={k: v for k, v in (state.get("propertyDependencies") or {}).items() if v},
             protect=bool(state.get("protect")),
             aliases=state.get("aliases") or [],
             additional_secret_outputs=state.get("additionalSecretOutputs") or [],
             custom_timeouts=state.get("customTimeouts") or {},
             # A provider reference is "<provider URN>::<provider id>".
-            provider=providers.get(state.get("provider", "").rsplit("::", 1)[0]),
+            provider=providers.get((state.get("provider") or "").rsplit("::", 1)[0]),
         )
         for state in states
     ]
@@ -196,31 +262,85 @@ def _resources(deployment: Mapping[str, Any], plaintext: Mapping[str, Registrati
 # --- marshaling, as the engine does for an analyzer --------------------------------------------
 
 
+class _MalformedValueError(ValueError):
+    """A property value the engine would refuse to read; the evaluator adds the resource to the message."""
+
+
+def _float(hex_bits: Any) -> Any:
+    if not isinstance(hex_bits, str):
+        raise _MalformedValueError("a float value without its hexadecimal bits")
+    try:
+        value = unpack(">d", bytes.fromhex(hex_bits.rjust(16, "0")))[0]
+    except ValueError:
+        raise _MalformedValueError(f"a float value with bits {hex_bits!r}") from None
+    # NaN and the infinities have no protobuf Struct form that survives the servicer's JSON conversion.
+    return value if math.isfinite(value) else str(value)
+
+
 def _marshaled(value: Any, skip_internal_keys: bool) -> Any:
-    """MarshalProperties with KeepUnknowns and KeepSecrets, without KeepResources."""
+    """MarshalProperties with KeepUnknowns and KeepSecrets, without KeepResources, from the engine's form (a
+    rendering: secrets as {sig, value}) or the state's (secrets as {sig, ciphertext|plaintext}, byte strings,
+    special floats). An encrypted secret becomes a secret whose value is unknown."""
     if isinstance(value, dict):
-        if value.get(SIG) == RESOURCE_SIG:
-            return value.get("id") or value["urn"]
-        if value.get(SIG) == SECRET_SIG:
-            return {SIG: SECRET_SIG, "value": _marshaled(value["value"], skip_internal_keys)}
-        return {
-            k: _marshaled(v, skip_internal_keys)
-            for k, v in value.items()
-            if not (skip_internal_keys and k.startswith("__"))
-        }
+        sig = value.get(SIG)
+        if sig is None:
+            return {
+                k: _marshaled(v, skip_internal_keys)
+                for k, v in value.items()
+                if not (skip_internal_keys and k.startswith("__"))
+            }
+        if sig == SECRET_SIG:
+            if "value" in value:
+                return {SIG: SECRET_SIG, "value": _marshaled(value["value"], skip_internal_keys)}
+            ciphertext, plaintext = value.get("ciphertext"), value.get("plaintext")
+            if isinstance(ciphertext, str) == isinstance(plaintext, str):
+                raise _MalformedValueError("a secret needs exactly one of `ciphertext` or `plaintext`")
+            if isinstance(ciphertext, str):
+                return {SIG: SECRET_SIG, "value": UNKNOWN}
+            try:
+                inner = json.loads(plaintext)  # pyright: ignore[reportArgumentType]
+            except json.JSONDecodeError:
+                raise _MalformedValueError("a secret whose plaintext is not JSON") from None
+            return {SIG: SECRET_SIG, "value": _marshaled(inner, skip_internal_keys)}
+        if sig == RESOURCE_SIG:
+            reference = value.get("id") or value.get("urn")
+            if not isinstance(reference, str):
+                raise _MalformedValueError("a resource reference without a urn")
+            return reference
+        if sig == BYTE_STRING_SIG:
+            try:
+                raw = base64.b64decode(value.get("value", ""), validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise _MalformedValueError("a byte string whose value is not base64") from None
+            return raw.decode("utf-8", errors="replace")  # a Struct carries only text: U+FFFD for the rest
+        if sig == FLOAT_SIG:
+            return _float(value.get("value"))
+        if sig in (ASSET_SIG, ARCHIVE_SIG):
+            if any(key in value for key in ("path", "text", "uri", "assets")):
+                return value
+            return UNKNOWN  # an asset whose content the state does not hold
+        raise _MalformedValueError(f"unrecognized signature {sig!r}")
     if isinstance(value, list):
         return [_marshaled(v, skip_internal_keys) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # as for the float signature: a Struct cannot carry it through the servicer
     return value
 
 
+def _wire_form(properties: Mapping[str, Any], skip_internal_keys: bool) -> Mapping[str, Any]:
+    """`_marshaled(properties)`, skipping the walk when the properties hold no signature and no "__" key (most
+    of a state: serializing in C to look is cheaper than walking in Python)."""
+    text = json.dumps(properties, separators=(",", ":"))
+    plain = SIG not in text and (not skip_internal_keys or '"__' not in text)
+    if plain and "NaN" not in text and "Infinity" not in text:  # JSON reads 1e400 as inf, and NaN as NaN
+        return properties
+    return _marshaled(properties, skip_internal_keys)
+
+
 def _struct(properties: Mapping[str, Any]) -> struct_pb2.Struct:
-    struct = struct_pb2.Struct()
-    struct.update(properties)
-    return struct
-
-
-def _wire(properties: Mapping[str, Any], skip_internal_keys: bool) -> struct_pb2.Struct:
-    return _struct(_marshaled(properties, skip_internal_keys))
+    wire = struct_pb2.Struct()
+    wire.update(properties)
+    return wire
 
 
 def _options(resource: _Resource) -> proto.AnalyzerResourceOptions:
@@ -236,45 +356,22 @@ def _options(resource: _Resource) -> proto.AnalyzerResourceOptions:
     )
 
 
-def _provider(resource: _Resource) -> proto.AnalyzerProviderResource | None:
-    provider = resource.provider
-    if provider is None:
-        return None
-    return proto.AnalyzerProviderResource(
-        type=provider.type,
-        properties=_wire(provider.inputs, skip_internal_keys=True),
-        urn=provider.urn,
-        name=resource_name(provider.urn),
-    )
-
-
-def _analyze_request(resource: _Resource, *, skip_internal_keys: bool) -> proto.AnalyzeRequest:
-    return proto.AnalyzeRequest(
-        type=resource.type,
-        properties=_wire(resource.inputs, skip_internal_keys),
-        urn=resource.urn,
-        name=resource_name(resource.urn),
-        options=_options(resource),
-        provider=_provider(resource),
-    )
-
-
-def _stack_resource(resource: _Resource) -> proto.AnalyzerResource:
-    return proto.AnalyzerResource(
-        type=resource.type,
-        properties=_wire(resource.outputs, skip_internal_keys=True),
-        urn=resource.urn,
-        name=resource_name(resource.urn),
-        options=_options(resource),
-        provider=_provider(resource),
-        parent=resource.parent,
-        dependencies=list(resource.dependencies),
-        propertyDependencies={
-            key: proto.AnalyzerPropertyDependencies(urns=list(urns))
-            for key, urns in resource.property_dependencies.items()
-            if urns
-        },
-    )
+def _unknown_paths(value: Any, path: str = "") -> dict[str, bool]:
+    """Where a marshaled value holds the unknown sentinel, as the policy's proxy names the path (`.a.0.b`):
+    path -> whether it is an encrypted secret (True) or a value not known (False)."""
+    found: dict[str, bool] = {}
+    if isinstance(value, dict):
+        if value.get(SIG) == SECRET_SIG:
+            inner = value.get("value")
+            return {path: True} if inner == UNKNOWN else _unknown_paths(inner, path)
+        for key, item in value.items():
+            found.update(_unknown_paths(item, f"{path}.{key}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.update(_unknown_paths(item, f"{path}.{index}"))
+    elif value == UNKNOWN:
+        found[path] = False
+    return found
 
 
 # --- the pack's configuration, reconciled as the engine does -----------------------------------
@@ -282,12 +379,27 @@ def _stack_resource(resource: _Resource) -> proto.AnalyzerResource:
 
 def _user_config(config: PolicyPackConfig) -> dict[str, tuple[str | None, dict[str, Any]]]:
     """Policy name -> (enforcement level or None, properties)."""
-    entries: Mapping[str, Any]
+    entries: Any
     if isinstance(config, str | Path):
-        text = Path(config).read_text()
-        entries = json.loads(text) if text.strip() else {}
+        try:
+            text = Path(config).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise PolicyConfigError(f"{config}: cannot be read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            raise PolicyConfigError(f"{config}: not UTF-8 text") from None
+        try:
+            entries = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise PolicyConfigError(f"{config}: not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from None
+        if not isinstance(entries, Mapping):
+            raise PolicyConfigError(f"{config}: expected a JSON object of policy names, got {type(entries).__name__}")
     else:
         entries = config or {}
+    if "environments" in entries:  # the CLI resolves these Pulumi ESC environments; offline there is no ESC
+        raise PolicyConfigError(
+            "environments: the config names Pulumi ESC environments, which only the Pulumi CLI can open; "
+            "give the values in the file instead"
+        )
     parsed: dict[str, tuple[str | None, dict[str, Any]]] = {}
     for name, value in entries.items():
         if isinstance(value, str):
@@ -303,12 +415,20 @@ def _user_config(config: PolicyPackConfig) -> dict[str, tuple[str | None, dict[s
     return parsed
 
 
-def _policy_config(analyzer: PolicyAnalyzerServicer, config: PolicyPackConfig) -> dict[str, proto.PolicyConfig]:
+@dataclass(frozen=True)
+class _PackConfig:
+    levels: dict[str, str]  # policy -> enforcement level
+    properties: dict[str, dict[str, Any]]  # policy -> its config properties, defaults filled in
+    versioned: frozenset[str]  # policies that take `kubernetesVersion`
+    version_given: frozenset[str]  # ... and those whose config sets it
+
+
+def _pack_config(info: Any, config: PolicyPackConfig) -> _PackConfig:
     """Each policy's default level and schema defaults, then `all`, then the policy's own entry, validated
     against its config schema (pkg/resource/analyzer/config.go: ReconcilePolicyPackConfig)."""
-    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), None)
     schemas: dict[str, dict[str, Any]] = {}
     resolved: dict[str, tuple[str, dict[str, Any]]] = {}
+    versioned: set[str] = set()
     for policy in info.policies:
         properties = json_format.MessageToDict(policy.configSchema.properties)
         schemas[policy.name] = {
@@ -318,6 +438,8 @@ def _policy_config(analyzer: PolicyAnalyzerServicer, config: PolicyPackConfig) -
         }
         defaults = {k: v["default"] for k, v in properties.items() if "default" in v}
         resolved[policy.name] = (_LEVEL_NAMES[policy.enforcementLevel], defaults)
+        if KUBERNETES_VERSION in properties:
+            versioned.add(policy.name)
 
     given = _user_config(config)
     all_level = given.pop("all", (None, {}))[0]
@@ -335,83 +457,387 @@ def _policy_config(analyzer: PolicyAnalyzerServicer, config: PolicyPackConfig) -
         for error in jsonschema.Draft7Validator(schemas[name]).iter_errors(properties)
     ]
     if errors:
-        raise PolicyConfigError("invalid policy pack config:\n  " + "\n  ".join(errors))
-    return {
-        name: proto.PolicyConfig(enforcementLevel=_PROTO_LEVELS[level], properties=_struct(properties))
-        for name, (level, properties) in resolved.items()
-    }
-
-
-# --- one preview -------------------------------------------------------------------------------
-
-
-def _violation(diagnostic: Any, urn: str, resource_type: str) -> Violation:
-    level = _LEVEL_NAMES[diagnostic.enforcementLevel]
-    # The engine reports a violation of a remediating policy as mandatory: the remediation did not fix it.
-    return Violation(
-        policy_name=diagnostic.policyName,
-        enforcement_level="mandatory" if level == "remediate" else level,
-        urn=urn,
-        message=diagnostic.message,
-        resource_type=resource_type,
+        raise PolicyConfigError("invalid policy pack config: " + "; ".join(errors))
+    return _PackConfig(
+        levels={name: level for name, (level, _) in resolved.items()},
+        properties={name: properties for name, (_, properties) in resolved.items()},
+        versioned=frozenset(versioned),
+        version_given=frozenset(name for name, (_, props) in given.items() if KUBERNETES_VERSION in props),
     )
 
 
-def _remediate(analyzer: PolicyAnalyzerServicer, resource: _Resource) -> tuple[_Resource, list[Violation]]:
-    """The resource with its inputs as the remediations leave them, and one violation per remediation."""
-    violations: list[Violation] = []
-    response = analyzer.Remediate(_analyze_request(resource, skip_internal_keys=False), None)
-    for remediation in response.remediations:
-        if remediation.diagnostic:  # the remediation could not run (an unknown value during preview)
-            violations.append(
-                Violation(remediation.policyName, "advisory", resource.urn, remediation.diagnostic, resource.type)
-            )
-            continue
-        if not remediation.HasField("properties"):
-            continue
-        before = json_format.MessageToDict(_wire(resource.inputs, skip_internal_keys=False))
-        after = json_format.MessageToDict(remediation.properties)
-        changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
-        if changed:  # the CLI shows a remediation only if it changed something
-            message = f"{remediation.description}\nRemediated: {', '.join(changed)}."
-            violations.append(Violation(remediation.policyName, "remediate", resource.urn, message, resource.type))
-            resource = dataclasses.replace(resource, inputs=after)
-    return resource, violations
+# --- one run of the pack -----------------------------------------------------------------------
 
 
-def _evaluate(resources: list[_Resource], stack: str, project: str, config: PolicyPackConfig) -> list[Violation]:
-    analyzer = PolicyAnalyzerServicer(
+def _is_version(label: str) -> bool:
+    try:
+        parse_version(label)
+    except ValueError:  # PSA cannot use it either; the config's version applies
+        return False
+    return True
+
+
+def _servicer(policies: list[Policy]) -> PolicyAnalyzerServicer:
+    return PolicyAnalyzerServicer(
         name=pack.NAME,
         version=pack_version(),
-        policies=pack.POLICIES,
+        policies=policies,
         enforcement_level=pack.ENFORCEMENT_LEVEL,
         description=pack.DESCRIPTION,
     )
-    analyzer.Configure(proto.ConfigureAnalyzerRequest(policyConfig=_policy_config(analyzer, config)), None)
-    analyzer.ConfigureStack(proto.AnalyzerStackConfigureRequest(stack=stack, project=project, dry_run=True), None)
 
-    # Each resource as it registers: remediations first, then the resource policies on the result.
-    violations: list[Violation] = []
-    analyzed: list[_Resource] = []
-    for resource in resources:
-        resource, remediations = _remediate(analyzer, resource)
-        violations += remediations
-        response = analyzer.Analyze(_analyze_request(resource, skip_internal_keys=True), None)
-        violations += [_violation(d, resource.urn, resource.type) for d in response.diagnostics]
-        analyzed.append(resource)
 
-    # Then the stack policies, once, over every resource's outputs.
-    types = {resource.urn: resource.type for resource in analyzed}
-    response = analyzer.AnalyzeStack(proto.AnalyzeStackRequest(resources=[_stack_resource(r) for r in analyzed]), None)
-    for diagnostic in response.diagnostics:
-        urn = diagnostic.urn if diagnostic.urn in types else stack_urn(stack, project)
-        violations.append(_violation(diagnostic, urn, types.get(urn, STACK_TYPE)))
-    return violations
+def _is_reported(level: str) -> bool:
+    return level != "disabled"
+
+
+class _Evaluator:
+    """One preview's or audit's run of the pack over a list of resources."""
+
+    def __init__(
+        self,
+        resources: list[_Resource],
+        stack: str,
+        project: str,
+        config: PolicyPackConfig,
+        *,
+        audit: bool,
+        source: str,
+    ) -> None:
+        self.resources = resources
+        self.source = source
+        self.stack, self.project = stack, project
+        self.audit = audit
+        self.policies: dict[str, Policy] = {policy.name: policy for policy in pack.POLICIES}
+        self.config = _pack_config(_servicer(pack.POLICIES).GetAnalyzerInfo(empty_pb2.Empty(), None), config)
+        self.types = {resource.urn: resource.type for resource in resources}
+        self._servicers: dict[tuple[tuple[str, ...], str | None], PolicyAnalyzerServicer] = {}
+        self._resource_policies: dict[str, tuple[str, ...]] = {}
+        self._namespace_versions = self._enforce_versions()
+        self.violations: list[Violation] = []
+        self.not_checked: list[NotChecked] = []
+
+    # --- which policies, configured how
+
+    def level(self, policy_name: str) -> str:
+        return self.config.levels[policy_name]
+
+    def servicer(self, names: tuple[str, ...], version: str | None = None) -> PolicyAnalyzerServicer:
+        """A servicer holding only these policies, configured as the whole pack is (with the PSS policies'
+        version set to `version`, if given)."""
+        key = (names, version)
+        if key not in self._servicers:
+            analyzer = _servicer([self.policies[name] for name in names])
+            configs = {}
+            for name in names:
+                properties = dict(self.config.properties[name])
+                if version is not None and name in self.config.versioned and name not in self.config.version_given:
+                    properties[KUBERNETES_VERSION] = version
+                configs[name] = proto.PolicyConfig(
+                    enforcementLevel=_PROTO_LEVELS[self.level(name)], properties=_struct(properties)
+                )
+            analyzer.Configure(proto.ConfigureAnalyzerRequest(policyConfig=configs), None)
+            analyzer.ConfigureStack(
+                proto.AnalyzerStackConfigureRequest(stack=self.stack, project=self.project, dry_run=True), None
+            )
+            self._servicers[key] = analyzer
+        return self._servicers[key]
+
+    def resource_policies(self, resource_type: str) -> tuple[str, ...]:
+        """The resource policies that read this type and run (not disabled)."""
+        if resource_type not in self._resource_policies:
+            self._resource_policies[resource_type] = tuple(
+                name
+                for name, policy in self.policies.items()
+                if isinstance(policy, ResourceValidationPolicy)
+                and _is_reported(self.level(name))
+                and reads_resource_type(name, resource_type)
+            )
+        return self._resource_policies[resource_type]
+
+    def _enforce_versions(self) -> dict[str, str]:
+        """Namespace name -> the Pod Security Admission version it enforces (PSA's default: latest)."""
+        versions: dict[str, str] = {}
+        for resource in self.resources:
+            if resource.type != NAMESPACE_TYPE:
+                continue
+            metadata = resource.inputs.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, Mapping) else None
+            labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
+            label = labels.get(ENFORCE_VERSION_LABEL) if isinstance(labels, Mapping) else None
+            if not isinstance(name, str) or name == UNKNOWN:
+                continue
+            if label is None:
+                versions[name] = "latest"
+            elif isinstance(label, str) and _is_version(label):
+                versions[name] = label
+        return versions
+
+    def pod_security_version(self, resource: _Resource) -> str | None:
+        """The enforce-version of the workload's namespace, if the namespace is here."""
+        metadata = resource.inputs.get("metadata")
+        namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+        if not isinstance(namespace, str) or not namespace:
+            provider_namespace = resource.provider.inputs.get("namespace") if resource.provider else None
+            namespace = provider_namespace if isinstance(provider_namespace, str) and provider_namespace else "default"
+        return self._namespace_versions.get(namespace)
+
+    # --- requests
+
+    def wire(self, resource: _Resource, properties: Mapping[str, Any], skip_internal_keys: bool) -> struct_pb2.Struct:
+        try:
+            return _struct(_wire_form(properties, skip_internal_keys))
+        except _MalformedValueError as exc:
+            raise StateError(f"{self.source}: resource {resource.urn}: {exc}") from None
+
+    def provider(self, resource: _Resource) -> proto.AnalyzerProviderResource | None:
+        provider = resource.provider
+        if provider is None:
+            return None
+        return proto.AnalyzerProviderResource(
+            type=provider.type,
+            properties=self.wire(resource, provider.inputs, skip_internal_keys=True),
+            urn=provider.urn,
+            name=resource_name(provider.urn),
+        )
+
+    def analyze_request(
+        self, resource: _Resource, inputs: Mapping[str, Any], *, skip_internal_keys: bool
+    ) -> proto.AnalyzeRequest:
+        return proto.AnalyzeRequest(
+            type=resource.type,
+            properties=self.wire(resource, inputs, skip_internal_keys),
+            urn=resource.urn,
+            name=resource_name(resource.urn),
+            options=_options(resource),
+            provider=self.provider(resource),
+        )
+
+    def stack_resource(self, resource: _Resource) -> proto.AnalyzerResource:
+        return proto.AnalyzerResource(
+            type=resource.type,
+            properties=self.wire(resource, resource.outputs, skip_internal_keys=True),
+            urn=resource.urn,
+            name=resource_name(resource.urn),
+            options=_options(resource),
+            provider=self.provider(resource),
+            parent=resource.parent,
+            dependencies=list(resource.dependencies),
+            propertyDependencies={
+                key: proto.AnalyzerPropertyDependencies(urns=list(urns))
+                for key, urns in resource.property_dependencies.items()
+                if urns
+            },
+        )
+
+    # --- verdicts
+
+    def report(
+        self, diagnostic: Any, urn: str, resource_type: str, suspects: Iterable[_Resource], *, outputs: bool = False
+    ) -> None:
+        """One diagnostic of the servicer, as the CLI reports it; in an audit, a policy that read an unknown
+        value instead fails closed at the resource that holds it."""
+        read = unknown_value_read(diagnostic.message) if self.audit else None
+        if read is None:
+            level = _LEVEL_NAMES[diagnostic.enforcementLevel]
+            # The engine reports a violation of a remediating policy as mandatory: the remediation did not fix it.
+            level = "mandatory" if level == "remediate" else level
+            self.violations.append(Violation(diagnostic.policyName, level, urn, diagnostic.message, resource_type))
+            return
+        policy_name, path = read
+        self.unknown_read(policy_name, path, urn, resource_type, suspects, outputs=outputs)
+
+    def unknown_read(
+        self,
+        policy_name: str,
+        path: str,
+        urn: str,
+        resource_type: str,
+        suspects: Iterable[_Resource],
+        *,
+        outputs: bool = False,
+    ) -> None:
+        """A policy read an unknown value at `path` of one of the suspects (a resource policy's resource; a
+        stack policy's resources, whose outputs it reads): fail closed there, or, for an encrypted secret,
+        say it was not checked."""
+        for suspect in suspects:
+            properties = suspect.outputs if outputs else suspect.inputs
+            try:
+                paths = _unknown_paths(_marshaled(properties, skip_internal_keys=False))
+            except _MalformedValueError:
+                continue
+            if path in paths:
+                urn, resource_type, secret = suspect.urn, suspect.type, paths[path]
+                break
+        else:
+            secret = False
+        if secret:
+            self.not_checked.append(
+                NotChecked(
+                    policy_name,
+                    urn,
+                    resource_type,
+                    f"the value at {path} is a secret the state holds encrypted; audit an export made with "
+                    "`pulumi stack export --show-secrets` to check it",
+                )
+            )
+            return
+        policy = self.policies[policy_name]
+        level = self.level(policy_name)
+        self.violations.append(
+            Violation(
+                policy_name,
+                "mandatory" if level == "remediate" else level,
+                urn,
+                f"{policy.description}\nThe state holds an unknown value at {path} (what the engine writes for a "
+                "value not known yet, left by an interrupted or failed update), so the policy cannot verify this "
+                "resource: the audit fails closed. Run `pulumi refresh` and audit the state again.",
+                resource_type,
+            )
+        )
+
+    def collect_not_checked(self, response: Any, default_urn: str) -> None:
+        for entry in response.not_applicable:
+            for urn, why in parse_not_checked(entry.reason):
+                urn = urn or default_urn
+                self.not_checked.append(NotChecked(entry.policy_name, urn, self.types.get(urn, STACK_TYPE), why))
+
+    def remediate(self, analyzer: PolicyAnalyzerServicer, resource: _Resource) -> _Resource:
+        """In a preview, the resource with its inputs as the remediations leave them, and one violation per
+        remediation that changed it; in an audit, a violation per remediation that would."""
+        response = analyzer.Remediate(self.analyze_request(resource, resource.inputs, skip_internal_keys=False), None)
+        for remediation in response.remediations:
+            if remediation.diagnostic:  # the remediation could not run (an unknown value)
+                read = unknown_value_read(remediation.diagnostic) if self.audit else None
+                if read is None:
+                    self.violations.append(
+                        Violation(
+                            remediation.policyName, "advisory", resource.urn, remediation.diagnostic, resource.type
+                        )
+                    )
+                else:
+                    self.unknown_read(read[0], read[1], resource.urn, resource.type, [resource])
+                continue
+            if not remediation.HasField("properties"):
+                continue
+            before = json_format.MessageToDict(self.wire(resource, resource.inputs, skip_internal_keys=False))
+            after = json_format.MessageToDict(remediation.properties)
+            changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+            if not changed:  # the CLI shows a remediation only if it changed something
+                continue
+            if self.audit:
+                message = (
+                    f"{remediation.description}\nThe state holds {', '.join(changed)} as this remediation would "
+                    "not leave them: an audit cannot remediate what the state already holds. Fix the program and "
+                    "run `pulumi up`; a secret that sat in the state in plain text is exposed: rotate it."
+                )
+                level = self.level(remediation.policyName)
+                self.violations.append(
+                    Violation(
+                        remediation.policyName,
+                        "mandatory" if level == "remediate" else level,
+                        resource.urn,
+                        message,
+                        resource.type,
+                    )
+                )
+            else:
+                message = f"{remediation.description}\nRemediated: {', '.join(changed)}."
+                self.violations.append(
+                    Violation(remediation.policyName, "remediate", resource.urn, message, resource.type)
+                )
+                resource = dataclasses.replace(resource, inputs=after)
+        return resource
+
+    def analyze(self, resource: _Resource) -> None:
+        """Remediations first, then the resource policies on the result, as the engine runs them for a
+        resource as it registers."""
+        names = self.resource_policies(resource.type)
+        if not names:
+            return
+        version = self.pod_security_version(resource) if self.config.versioned.intersection(names) else None
+        analyzer = self.servicer(names, version)
+        policies = [cast(ResourceValidationPolicy, self.policies[name]) for name in names]
+        if any(self.level(p.name) == "remediate" and p.has_remediation() for p in policies):
+            resource = self.remediate(analyzer, resource)
+        if not any(p.has_validation() for p in policies):
+            return
+        response = analyzer.Analyze(self.analyze_request(resource, resource.inputs, skip_internal_keys=True), None)
+        for diagnostic in response.diagnostics:
+            self.report(diagnostic, resource.urn, resource.type, [resource])
+        self.collect_not_checked(response, resource.urn)
+
+    def analyze_stack(self) -> None:
+        """The stack policies, once each, over the outputs of the resources they read."""
+        wired: dict[str, proto.AnalyzerResource] = {}
+        for name, policy in self.policies.items():
+            if not isinstance(policy, StackValidationPolicy) or not _is_reported(self.level(name)):
+                continue
+            resources = [r for r in self.resources if reads_resource_type(name, r.type)]
+            if not resources:
+                continue
+            for resource in resources:
+                if resource.urn not in wired:
+                    wired[resource.urn] = self.stack_resource(resource)
+            request = proto.AnalyzeStackRequest(resources=[wired[r.urn] for r in resources])
+            response = self.servicer((name,)).AnalyzeStack(request, None)
+            default_urn = stack_urn(self.stack, self.project)
+            for diagnostic in response.diagnostics:
+                urn = diagnostic.urn if diagnostic.urn in self.types else default_urn
+                self.report(diagnostic, urn, self.types.get(urn, STACK_TYPE), resources, outputs=True)
+            self.collect_not_checked(response, default_urn)
+
+    def run(self, workers: int | None = None) -> Evaluation:
+        workers = default_workers() if workers is None else workers
+        with each_request_decoded_once():
+            if workers > 1 and len(self.resources) >= PARALLEL_FROM:
+                self.analyze_in_parallel(workers)
+            else:
+                for resource in self.resources:
+                    self.analyze(resource)
+            self.analyze_stack()
+        return Evaluation(self.violations, self.not_checked, len(self.resources))
+
+    def analyze_in_parallel(self, workers: int) -> None:
+        """The resources' own analyses in forked worker processes, each a slice of the resources in order,
+        so the verdicts come back in the order one process gives them. Each worker runs the same servicer
+        code on its copy of this evaluator."""
+        global _FORKED
+        _FORKED = self
+        size = len(self.resources)
+        slices = workers * 4  # smaller slices even out the workers' load
+        bounds = [(size * i // slices, size * (i + 1) // slices) for i in range(slices)]
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for violations, not_checked in pool.imap(_analyze_slice, bounds):
+                    self.violations += violations
+                    self.not_checked += not_checked
+        finally:
+            _FORKED = None
+
+
+PARALLEL_FROM = 400  # resources: below, forking costs more than it saves
+_FORKED: _Evaluator | None = None
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _analyze_slice(bounds: tuple[int, int]) -> tuple[list[Violation], list[NotChecked]]:
+    evaluator = _FORKED
+    assert evaluator is not None, "a worker runs only in a process forked by analyze_in_parallel"
+    evaluator.violations, evaluator.not_checked = [], []
+    for resource in evaluator.resources[bounds[0] : bounds[1]]:
+        evaluator.analyze(resource)
+    return evaluator.violations, evaluator.not_checked
 
 
 # --- output ------------------------------------------------------------------------------------
 
 REPORTED_LEVELS = ("mandatory", "advisory", "remediate")
+REPORT_FORMAT = 1
 
 
 def format_violations(violations: Sequence[Violation]) -> str:
@@ -428,36 +854,184 @@ def format_violations(violations: Sequence[Violation]) -> str:
     return "\n".join(lines)
 
 
-def write_report(violations: Sequence[Violation], path: str | Path) -> None:
-    counts = Counter(v.enforcement_level for v in violations)
-    report = {
+def format_not_checked(entries: Sequence[NotChecked]) -> str:
+    lines = ["Not checked (a shape or a secret the policy cannot judge; not a violation):"]
+    lines += [
+        f"    - {entry.policy_name}  ({entry.resource_type}: {resource_name(entry.urn)}): {entry.reason}"
+        for entry in entries
+    ]
+    return "\n".join(lines)
+
+
+def format_pending(pending: Sequence[PendingResource]) -> str:
+    lines = ["Pending (not live, so not audited; `pulumi refresh` or the next `pulumi up` settles them):"]
+    lines += [f"    - {entry.state}  ({entry.type}: {resource_name(entry.urn)})" for entry in pending]
+    return "\n".join(lines)
+
+
+def report_document(
+    evaluation: Evaluation,
+    *,
+    source: str,
+    stack: str,
+    project: str,
+    pending: Sequence[PendingResource] = (),
+) -> dict[str, Any]:
+    """The report's JSON (format: README, "The policy report")."""
+    counts = Counter(v.enforcement_level for v in evaluation.violations)
+    return {
+        "reportFormat": REPORT_FORMAT,
         "policyPack": {"name": pack.NAME, "version": pack_version()},
-        "violations": [dataclasses.asdict(v) for v in violations],
-        "summary": {level: counts[level] for level in REPORTED_LEVELS},
+        "source": source,
+        "stack": stack,
+        "project": project,
+        "summary": {
+            "resources": evaluation.resources,
+            **{level: counts[level] for level in REPORTED_LEVELS},
+            "notChecked": len(evaluation.not_checked),
+            "pendingDeletes": sum(p.state.startswith("pending ") for p in pending),
+            "pendingOperations": sum(not p.state.startswith("pending ") for p in pending),
+        },
+        "violations": [
+            {
+                "policyName": v.policy_name,
+                "enforcementLevel": v.enforcement_level,
+                "urn": v.urn,
+                "resourceType": v.resource_type,
+                "message": v.message,
+            }
+            for v in evaluation.violations
+        ],
+        "notChecked": [
+            {"policyName": n.policy_name, "urn": n.urn, "resourceType": n.resource_type, "reason": n.reason}
+            for n in evaluation.not_checked
+        ],
+        "pending": [{"urn": p.urn, "resourceType": p.type, "state": p.state} for p in pending],
     }
+
+
+def write_report(document: Mapping[str, Any], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def summary_line(result: AuditResult, report: Path) -> str:
+    state, evaluation = result.state, result.evaluation
+    counts = Counter(v.enforcement_level for v in evaluation.violations)
+    deletes = sum(p.state.startswith("pending ") for p in state.pending)
+    operations = len(state.pending) - deletes
+    where = f" (stack {state.stack}, project {state.project})" if state.stack else ""
+    return (
+        f"Audit of {state.source}{where}: {evaluation.resources} resources checked; violations: "
+        f"{counts['mandatory']} mandatory, {counts['advisory']} advisory; {len(evaluation.not_checked)} not checked; "
+        f"{deletes} pending deletes and {operations} pending operations reported apart; report: {_shown(report)}"
+    )
+
+
+def default_report_path(export: str, stack: str = "") -> Path:
+    """build/audit/<stack>.policy-report.json, for the stack the state holds; without one, the input's name
+    (`stdin` for standard input)."""
+    stem = stack or ("stdin" if export in ("-", "/dev/stdin") else Path(export).stem or "state")
+    return DEFAULT_REPORT_DIR / f"{stem}.policy-report.json"
+
+
+# --- the command -------------------------------------------------------------------------------
+
+EXIT_CODES = {
+    0: "no mandatory policy violation",
+    1: "mandatory policy violations",
+    2: "unusable input or usage error (the state, the config, an option)",
+    3: "internal error of the audit",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, as argparse does, but naming the fix
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m offline_preview.policy_eval",
+        description=(
+            "Audit a Pulumi state against the policy pack: a `pulumi stack export` (deployment version 3 or 4) "
+            "or a checkpoint, e.g. build/<stack>/stack.json. Prints the violations as `pulumi preview` does, "
+            "what was not checked and what is pending, then a summary line; writes the report as JSON."
+        ),
+        epilog="exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
+    )
+    parser.add_argument("export", help="the state file; - or /dev/stdin reads standard input")
+    parser.add_argument(
+        "--policy-pack-config",
+        metavar="FILE",
+        help="the policy pack config, as `pulumi preview --policy-pack-config` takes it (format: policies/pack.py)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="where to write the report (default: build/audit/<stack>.policy-report.json in the project)",
+    )
+    parser.add_argument("--traceback", action="store_true", help="on an internal error, print the traceback")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m offline_preview.policy_eval",
-        description="Check a `pulumi stack export` file (e.g. build/<stack>/stack.json) against the policy pack.",
-    )
-    parser.add_argument("export", type=Path, help="the stack export (deployment version 3)")
-    parser.add_argument("--config", type=Path, help="policy pack config, as for --policy-pack-config")
-    parser.add_argument("--report", type=Path, help="also write the violations to this JSON file")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
-        violations = evaluate_export(args.export, args.config)
-    except (OSError, ValueError) as exc:  # PolicyConfigError and JSON errors are ValueErrors
+        return _audit_command(args)
+    except (StateError, PolicyConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_violations(violations))
-    if args.report:
-        write_report(violations, args.report)
-    return 1 if any(v.enforcement_level == "mandatory" for v in violations) else 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 3
+    except Exception as exc:  # a bug of the audit, not of the input: say so in one line, exit 3
+        if args.traceback:
+            traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (auditing {source_name(args.export)}; run again with "
+            "--traceback for the details)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+def _audit_command(args: argparse.Namespace) -> int:
+    if args.report and Path(args.report).is_dir():
+        raise StateError(f"--report {args.report}: a directory; give the report's file name")
+    result = audit(args.export, args.policy_pack_config)
+    state, evaluation = result.state, result.evaluation
+    report = Path(args.report) if args.report else default_report_path(args.export, state.stack)
+    document = report_document(
+        evaluation, source=state.source, stack=state.stack, project=state.project, pending=state.pending
+    )
+    try:
+        write_report(document, report)
+    except OSError as exc:
+        raise StateError(f"--report {report}: cannot be written ({exc.strerror or exc})") from None
+    code = 1 if any(v.enforcement_level == "mandatory" for v in evaluation.violations) else 0
+    sections = [format_violations(evaluation.violations)]
+    if evaluation.not_checked:
+        sections.append(format_not_checked(evaluation.not_checked))
+    if state.pending:
+        sections.append(format_pending(state.pending))
+    if state.note:
+        sections.append(f"Note: {state.note}")
+    sections.append(summary_line(result, report))
+    try:
+        print("\n\n".join(sections), flush=True)
+    except BrokenPipeError:  # the reader went away (`... | head`): the verdict stands
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 if __name__ == "__main__":

@@ -1,24 +1,43 @@
-"""S3 buckets (pulumi-aws 7): public access fully blocked, default encryption, versioning, and a bucket
-policy that refuses requests without TLS.
+"""S3 buckets: public access fully blocked, default encryption, versioning, and a bucket policy that refuses
+requests without TLS.
 
 pulumi-aws 7 configures a bucket through separate resources that name it in their `bucket` property, so
 these are stack policies: they see every resource at once and match each configuration to its bucket.
 During preview a new bucket's name and id are unknown, but the SDK records which resource each input came
 from (propertyDependencies), so a configuration whose `bucket` was built from the Bucket matches it either
-way; a literal bucket name matches the Bucket's `bucket` or `id` output.
+way; a literal bucket name matches the Bucket's `bucket` or `id` output. The matching is indexed once per
+stack (`BucketIndex`), so a state with thousands of buckets costs no more per bucket than one.
+
+Buckets written by older providers keep encryption, versioning and the bucket policy on the bucket itself,
+and the policies read those too (`inline_encryption`, `inline_versioning`, `inline_policy`):
+- pulumi-aws 5 (and 6's deprecated `Bucket`, and 7's `Bucket` where still set): objects
+  `serverSideEncryptionConfiguration.rule.applyServerSideEncryptionByDefault` and `versioning.enabled`;
+- pulumi-aws 6's `BucketV2`: lists `serverSideEncryptionConfigurations[].rules[]
+  .applyServerSideEncryptionByDefaults[]` and `versionings[].enabled`;
+- all of them: `policy`, the bucket policy document.
+A separate configuration resource wins over the inline value: providers 6 and 7 report the inline value as
+last read (a state not refreshed since the separate resource changed it shows the old one). An inline value
+of a shape these readers do not know is reported "not checked", never guessed into a violation.
+
+Encryption: since January 2023 S3 encrypts every new object with SSE-S3 (AES256, keys Amazon manages) when
+the bucket declares nothing. A bucket without a declared default encryption is therefore reported as what it
+is, encrypted but with no customer-managed key declared, not as unencrypted.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs, StackValidationPolicy
 
-from policies.common import get, is_list, items, known, show, stack_policy
+from policies.common import NotChecked, get, is_list, items, known, show, stack_policy
 
-BUCKETS = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
+BUCKETS = frozenset({BUCKET, BUCKET_V2})
 PUBLIC_ACCESS_BLOCKS = frozenset({"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"})
 ENCRYPTION_CONFIGURATIONS = frozenset(
     {
@@ -30,22 +49,114 @@ VERSIONINGS = frozenset({"aws:s3/bucketVersioning:BucketVersioning", "aws:s3/buc
 BUCKET_POLICIES = frozenset({"aws:s3/bucketPolicy:BucketPolicy"})
 
 
-def configures(configuration: PolicyResource, bucket: PolicyResource) -> bool:
-    if any(dependency.urn == bucket.urn for dependency in configuration.property_dependencies.get("bucket", [])):
-        return True
-    name = known(configuration.props, "bucket")
-    return name is not None and name in (known(bucket.props, "bucket"), known(bucket.props, "id"))
+# --- matching configurations to buckets --------------------------------------------------------
+
+
+class BucketIndex:
+    """The stack's buckets, each with the configuration resources (of the given types) that name it, matched
+    once: by the URN their `bucket` input came from, or by a literal name equal to the bucket's `bucket` or
+    `id` output."""
+
+    def __init__(self, resources: Iterable[PolicyResource], configuration_types: frozenset[str]) -> None:
+        self.buckets: list[PolicyResource] = []
+        self._by_urn: defaultdict[str, list[int]] = defaultdict(list)
+        self._by_name: defaultdict[str, list[int]] = defaultdict(list)
+        self._configurations: list[PolicyResource] = []
+        for resource in resources:
+            if resource.resource_type in BUCKETS:
+                self.buckets.append(resource)
+            elif resource.resource_type in configuration_types:
+                position = len(self._configurations)
+                self._configurations.append(resource)
+                for urn in {dependency.urn for dependency in resource.property_dependencies.get("bucket", [])}:
+                    self._by_urn[urn].append(position)
+                name = known(resource.props, "bucket")
+                if isinstance(name, str) and name:
+                    self._by_name[name].append(position)
+
+    def configurations(self, bucket: PolicyResource) -> list[PolicyResource]:
+        """The bucket's configurations, in the stack's order."""
+        positions = set(self._by_urn.get(bucket.urn, ()))
+        for key in ("bucket", "id"):
+            name = known(bucket.props, key)
+            if isinstance(name, str) and name:
+                positions.update(self._by_name.get(name, ()))
+        return [self._configurations[position] for position in sorted(positions)]
 
 
 def buckets_with(
     resources: Iterable[PolicyResource], types: frozenset[str]
 ) -> Iterator[tuple[PolicyResource, list[PolicyResource]]]:
     """Each bucket of the stack, with its configuration resources of the given types."""
-    resources = list(resources)
-    configurations = [r for r in resources if r.resource_type in types]
-    for bucket in resources:
-        if bucket.resource_type in BUCKETS:
-            yield bucket, [c for c in configurations if configures(c, bucket)]
+    index = BucketIndex(resources, types)
+    for bucket in index.buckets:
+        yield bucket, index.configurations(bucket)
+
+
+# --- what a bucket declares on itself (pulumi-aws 5 and 6) -------------------------------------
+
+
+def _one_or_many(value: Any) -> list[Any] | None:
+    """A nested block as a list: providers 5 and 7 flatten single blocks to objects, 6's BucketV2 keeps
+    lists. None when it is neither."""
+    if isinstance(value, Mapping):
+        return [value]
+    if is_list(value):
+        return list(value)
+    return None
+
+
+def _declared(value: Any) -> bool:
+    """Set, and not to an empty string, object or list (what a provider reports for a block nobody declared)."""
+    return value is not None and not ((isinstance(value, str | Mapping) or is_list(value)) and len(value) == 0)
+
+
+def inline_encryption(bucket: PolicyResource) -> list[Any] | NotChecked | None:
+    """The sseAlgorithm of each default-encryption rule the bucket declares on itself; None when it declares
+    none (an unknown value counts as none: a value the stack set would be known)."""
+    for key in ("serverSideEncryptionConfiguration", "serverSideEncryptionConfigurations"):
+        configuration = known(bucket.props, key)
+        if not _declared(configuration):
+            continue
+        configurations = _one_or_many(configuration)
+        if configurations is None:
+            return NotChecked(f"its {key} is {show(configuration)}, a shape this policy does not know")
+        algorithms: list[Any] = []
+        for block in configurations:
+            rule_block = known(block, "rule")
+            rules = _one_or_many(rule_block if rule_block is not None else known(block, "rules"))
+            if rules is None:
+                return NotChecked(f"its {key} has no rule this policy can read ({show(block)})")
+            for rule in rules:
+                default = known(rule, "applyServerSideEncryptionByDefault")
+                if default is None:
+                    default = known(rule, "applyServerSideEncryptionByDefaults")
+                defaults = _one_or_many(default) if default is not None else []
+                if defaults is None:
+                    return NotChecked(f"its {key} has a rule of a shape this policy does not know ({show(rule)})")
+                algorithms += [known(entry, "sseAlgorithm") for entry in defaults]
+        return algorithms
+    return None
+
+
+def inline_versioning(bucket: PolicyResource) -> bool | NotChecked | None:
+    """Whether the versioning the bucket declares on itself is enabled; None when it declares none."""
+    for key in ("versioning", "versionings"):
+        versioning = known(bucket.props, key)
+        if not _declared(versioning):
+            continue
+        blocks = _one_or_many(versioning)
+        enabled = [known(block, "enabled") for block in blocks or []]
+        if not blocks or not all(isinstance(value, bool) for value in enabled):
+            return NotChecked(f"its {key} is {show(versioning)}, a shape this policy does not know")
+        return all(enabled)
+    return None
+
+
+def inline_policy(bucket: PolicyResource) -> Any:
+    """The bucket policy document the bucket declares on itself, or None."""
+    policy = known(bucket.props, "policy")
+    return policy if _declared(policy) else None
 
 
 # --- public access -----------------------------------------------------------------------------
@@ -71,16 +182,19 @@ def check_public_access_blocked(args: StackValidationArgs) -> Iterator[tuple[str
 # --- encryption --------------------------------------------------------------------------------
 
 SSE_ALGORITHMS = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+SSE_S3_DEFAULT = (
+    "S3 still encrypts new objects with SSE-S3 (AES256, keys Amazon manages), as it does for every bucket since "
+    "January 2023, but no customer-managed key is declared"
+)
 
 
-def check_default_encryption(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    fix = "Set rules[].applyServerSideEncryptionByDefault.sseAlgorithm to aws:kms (or AES256)."
+def check_default_encryption(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
+    fix = (
+        "Declare it: rules[].applyServerSideEncryptionByDefault.sseAlgorithm aws:kms with a customer-managed key "
+        "(kmsMasterKeyId), or AES256 to declare the default."
+    )
     for bucket, configurations in buckets_with(args.resources, ENCRYPTION_CONFIGURATIONS):
-        if not configurations:
-            yield (
-                bucket.urn,
-                f"Bucket {show(bucket.name)}: no BucketServerSideEncryptionConfiguration. Add one. {fix}",
-            )
+        subject = f"Bucket {show(bucket.name)}"
         for configuration in configurations:
             algorithms = [
                 get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
@@ -89,27 +203,56 @@ def check_default_encryption(args: StackValidationArgs) -> Iterator[tuple[str, s
             if not any(algorithm in SSE_ALGORITHMS for algorithm in algorithms):
                 yield (
                     bucket.urn,
-                    f"Bucket {show(bucket.name)}: BucketServerSideEncryptionConfiguration {show(configuration.name)} "
-                    f"sets no default encryption (sseAlgorithm: {show(algorithms)}). {fix}",
+                    f"{subject}: BucketServerSideEncryptionConfiguration {show(configuration.name)} sets no default "
+                    f"encryption (sseAlgorithm: {show(algorithms)}), so {SSE_S3_DEFAULT}. {fix}",
                 )
+        if configurations:
+            continue
+        inline = inline_encryption(bucket)
+        if isinstance(inline, NotChecked):
+            yield NotChecked(inline.why, bucket.urn)
+        elif inline is None:
+            yield (
+                bucket.urn,
+                f"{subject}: no customer-managed key declared: neither a BucketServerSideEncryptionConfiguration "
+                f"nor an inline serverSideEncryptionConfiguration, so {SSE_S3_DEFAULT}. {fix}",
+            )
+        elif not any(algorithm in SSE_ALGORITHMS for algorithm in inline):
+            yield (
+                bucket.urn,
+                f"{subject}: its inline serverSideEncryptionConfiguration sets no default encryption "
+                f"(sseAlgorithm: {show(inline)}), so {SSE_S3_DEFAULT}. {fix}",
+            )
 
 
 # --- versioning --------------------------------------------------------------------------------
 
 
-def check_versioning_enabled(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
+def check_versioning_enabled(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
     fix = "Set versioningConfiguration.status to Enabled, so an overwrite or delete can be undone."
     for bucket, versionings in buckets_with(args.resources, VERSIONINGS):
-        if not versionings:
-            yield bucket.urn, f"Bucket {show(bucket.name)}: no BucketVersioning. Add one. {fix}"
+        subject = f"Bucket {show(bucket.name)}"
         for versioning in versionings:
             status = get(versioning.props, "versioningConfiguration", "status")
             if status != "Enabled":
                 yield (
                     bucket.urn,
-                    f"Bucket {show(bucket.name)}: BucketVersioning {show(versioning.name)} has "
+                    f"{subject}: BucketVersioning {show(versioning.name)} has "
                     f"versioningConfiguration.status {show(status)}. {fix}",
                 )
+        if versionings:
+            continue
+        inline = inline_versioning(bucket)
+        if isinstance(inline, NotChecked):
+            yield NotChecked(inline.why, bucket.urn)
+        elif inline is None:
+            yield bucket.urn, f"{subject}: no BucketVersioning. Add one. {fix}"
+        elif not inline:
+            yield (
+                bucket.urn,
+                f"{subject}: its inline versioning is not enabled. Add a BucketVersioning (the inline block is "
+                f"deprecated). {fix}",
+            )
 
 
 # --- TLS only ----------------------------------------------------------------------------------
@@ -159,15 +302,24 @@ def check_tls_only(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
         '<bucket ARN>/*], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}'
     )
     for bucket, policies in buckets_with(args.resources, BUCKET_POLICIES):
-        if not policies:
-            yield bucket.urn, f"Bucket {show(bucket.name)}: no BucketPolicy. Add one with {statement}."
+        subject = f"Bucket {show(bucket.name)}"
         for policy in policies:
             if not denies_insecure_transport(_document(get(policy.props, "policy"))):
                 yield (
                     bucket.urn,
-                    f"Bucket {show(bucket.name)}: BucketPolicy {show(policy.name)} does not deny requests "
-                    f"without TLS. Add {statement}.",
+                    f"{subject}: BucketPolicy {show(policy.name)} does not deny requests without TLS. Add {statement}.",
                 )
+        if policies:
+            continue
+        inline = inline_policy(bucket)
+        if inline is None:
+            yield bucket.urn, f"{subject}: no BucketPolicy. Add one with {statement}."
+        elif not denies_insecure_transport(_document(inline)):
+            yield (
+                bucket.urn,
+                f"{subject}: its inline bucket policy does not deny requests without TLS. Add {statement}, in a "
+                "BucketPolicy (the inline policy is deprecated).",
+            )
 
 
 POLICIES: list[StackValidationPolicy] = [
@@ -177,26 +329,32 @@ POLICIES: list[StackValidationPolicy] = [
         check_public_access_blocked,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.CRITICAL,
+        resource_types=BUCKETS | PUBLIC_ACCESS_BLOCKS,
     ),
     stack_policy(
         "s3-default-encryption",
-        "S3 buckets encrypt objects by default (a BucketServerSideEncryptionConfiguration).",
+        "S3 buckets declare their default encryption (a BucketServerSideEncryptionConfiguration, or the "
+        "bucket's own serverSideEncryptionConfiguration with an older provider).",
         check_default_encryption,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=BUCKETS | ENCRYPTION_CONFIGURATIONS,
     ),
     stack_policy(
         "s3-versioning-enabled",
-        "S3 buckets keep object versions (a BucketVersioning with status Enabled).",
+        "S3 buckets keep object versions (a BucketVersioning with status Enabled, or the bucket's own versioning "
+        "enabled with an older provider).",
         check_versioning_enabled,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=BUCKETS | VERSIONINGS,
     ),
     stack_policy(
         "s3-tls-only",
-        "S3 buckets refuse requests without TLS (a BucketPolicy denying aws:SecureTransport false).",
+        "S3 buckets refuse requests without TLS (a bucket policy denying aws:SecureTransport false).",
         check_tls_only,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=BUCKETS | BUCKET_POLICIES,
     ),
 ]

@@ -1,18 +1,27 @@
-"""The Cloudflare edge (pulumi-cloudflare 6): the zone encrypts to the origin and verifies its certificate
-(SSL mode strict), accepts TLS 1.2 or newer only, and redirects plain HTTP to HTTPS; every rule of a
-Ruleset parses as Cloudflare's Rules language (with Cloudflare's own engine, wirefilter), and no rate
-limiting rule merely logs on a production host.
+"""The Cloudflare edge: the zone encrypts to the origin and verifies its certificate (SSL mode strict), accepts
+TLS 1.2 or newer only, and redirects plain HTTP to HTTPS; every rule of a Ruleset parses as Cloudflare's Rules
+language (with Cloudflare's own engine, wirefilter), and no rate limiting rule merely logs on a production host.
 
-Each `cloudflare.ZoneSetting` is checked on its own; a stack policy also requires every zone this stack
+Zone settings come in two shapes, and `declared_zone_settings` reads both for any policy that needs them:
+- pulumi-cloudflare 6: one `cloudflare.ZoneSetting` per setting (`settingId`, `value`);
+- pulumi-cloudflare 5 (and 4): one `cloudflare.ZoneSettingsOverride` per zone, its `settings` object holding
+  each setting under the camelCase of its id (`minTlsVersion` for `min_tls_version`).
+A value of a shape the policy does not know (an object where a string is expected) is reported "not
+checked", never guessed into a violation.
+
+Each setting is checked on the resource that declares it; a stack policy also requires every zone this stack
 owns to declare all three, since Cloudflare's defaults for a missing one (TLS 1.0 accepted, HTTP served,
 origin certificate unchecked) are each a real weakness for a trading platform. A zone owned by another
-stack is that stack's to configure: zone settings are singletons per zone.
+stack is that stack's to configure: zone settings are singletons per zone. The stack policy reads what the
+state holds: for a ZoneSettingsOverride the provider reports every setting of the zone once applied, so
+there it asks only that the override exists for the zone and reads no values.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +34,71 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies.common import get, items, known, resource_policy, show, stack_policy
+from components.sdk_internals import UnknownValueError
+from policies.common import NotChecked, get, is_list, items, known, resource_policy, show, stack_policy
 
 ZONE = "cloudflare:index/zone:Zone"
-ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
+ZONE_SETTING = "cloudflare:index/zoneSetting:ZoneSetting"  # pulumi-cloudflare 6
+ZONE_SETTINGS_OVERRIDE = "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride"  # pulumi-cloudflare 4 and 5
+ZONE_SETTING_TYPES = frozenset({ZONE_SETTING, ZONE_SETTINGS_OVERRIDE})
 RULESET = "cloudflare:index/ruleset:Ruleset"
+
+# Setting ids whose ZoneSettingsOverride key is not their plain camelCase.
+_OVERRIDE_KEYS = {"0rtt": "zeroRtt"}
+_SETTING_IDS = {key: setting_id for setting_id, key in _OVERRIDE_KEYS.items()}
+
+
+def override_key(setting_id: str) -> str:
+    """The key of a setting in a ZoneSettingsOverride's `settings`: `min_tls_version` -> `minTlsVersion`."""
+    if setting_id in _OVERRIDE_KEYS:
+        return _OVERRIDE_KEYS[setting_id]
+    head, *rest = setting_id.split("_")
+    return head + "".join(word.capitalize() for word in rest)
+
+
+def _setting_id(key: str) -> str:
+    """The setting id of a ZoneSettingsOverride key: `minTlsVersion` -> `min_tls_version`."""
+    return _SETTING_IDS.get(key) or re.sub(r"(?<!^)([A-Z])", lambda m: "_" + m.group(1).lower(), key)
+
+
+@dataclass(frozen=True)
+class DeclaredSettings:
+    """The zone settings one resource declares: their ids, and each one's value, read only when asked for (an
+    override's other settings may be unknown during a preview)."""
+
+    container: Any
+    keys: Mapping[str, str]  # setting id -> its key in `container`
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(self.keys)
+
+    def value(self, setting_id: str) -> Any:
+        """The declared value (None when the resource does not declare this setting)."""
+        return get(self.container, self.keys[setting_id]) if setting_id in self.keys else None
+
+
+NO_SETTINGS = DeclaredSettings({}, {})
+
+
+def declared_zone_settings(resource_type: str, props: Any) -> DeclaredSettings | NotChecked:
+    """The zone settings a resource declares, by Cloudflare setting id: a ZoneSetting's one, a
+    ZoneSettingsOverride's several; none for any other resource."""
+    if resource_type == ZONE_SETTING:
+        setting_id = get(props, "settingId")
+        if not isinstance(setting_id, str):
+            return NotChecked(f"its settingId is {show(setting_id)}, not a setting id")
+        return DeclaredSettings(props, {setting_id: "value"})
+    if resource_type == ZONE_SETTINGS_OVERRIDE:
+        settings = get(props, "settings")
+        if is_list(settings) and len(settings) == 1:  # a single block kept as a list
+            settings = settings[0]
+        if settings is None:
+            return NO_SETTINGS
+        if not isinstance(settings, Mapping):
+            return NotChecked(f"its settings are {show(settings)}, a shape this policy does not know")
+        return DeclaredSettings(settings, {_setting_id(key): key for key in settings})
+    return NO_SETTINGS
 
 
 def tls_version_at_least(minimum: tuple[int, ...]) -> Callable[[Any], bool]:
@@ -71,38 +140,79 @@ ALWAYS_USE_HTTPS = Requirement(
 REQUIREMENTS = (SSL_STRICT, MIN_TLS_1_2, ALWAYS_USE_HTTPS)
 
 
-def setting_check(requirement: Requirement) -> Callable[[ResourceValidationArgs], Iterator[str]]:
-    def check(args: ResourceValidationArgs) -> Iterator[str]:
-        if args.resource_type != ZONE_SETTING or get(args.props, "settingId") != requirement.setting_id:
+def setting_check(requirement: Requirement) -> Callable[[ResourceValidationArgs], Iterator[str | NotChecked]]:
+    def check(args: ResourceValidationArgs) -> Iterator[str | NotChecked]:
+        settings = declared_zone_settings(args.resource_type, args.props)
+        if isinstance(settings, NotChecked):
+            yield settings
             return
-        value = get(args.props, "value")
-        if not requirement.satisfied(value):
-            yield (
-                f"ZoneSetting {show(args.name)} ({requirement.setting_id}): value is {show(value)}. Set "
-                f"{requirement.expected}: {requirement.why}."
-            )
+        if requirement.setting_id not in settings.ids:
+            return
+        value = settings.value(requirement.setting_id)
+        if args.resource_type == ZONE_SETTING:
+            subject = f"ZoneSetting {show(args.name)} ({requirement.setting_id})"
+        else:
+            subject = f"ZoneSettingsOverride {show(args.name)} (settings.{override_key(requirement.setting_id)})"
+        if not isinstance(value, str):
+            yield NotChecked(f"{subject}: value is {show(value)}, a shape this policy does not know")
+        elif not requirement.satisfied(value):
+            yield f"{subject}: value is {show(value)}. Set {requirement.expected}: {requirement.why}."
 
     return check
 
 
-def _belongs_to(setting: PolicyResource, zone: PolicyResource) -> bool:
-    if any(dependency.urn == zone.urn for dependency in setting.property_dependencies.get("zoneId", [])):
-        return True
-    zone_id = known(setting.props, "zoneId")
-    return zone_id is not None and zone_id == known(zone.props, "id")
+class ZoneIndex:
+    """The zone-setting resources of a stack by the zone they configure, indexed once: by the URN their
+    `zoneId` input came from, or by a literal zone id equal to the zone's `id`."""
+
+    def __init__(self, resources: Iterable[PolicyResource]) -> None:
+        self._by_urn: defaultdict[str, list[int]] = defaultdict(list)
+        self._by_id: defaultdict[str, list[int]] = defaultdict(list)
+        self._settings: list[PolicyResource] = []
+        for resource in resources:
+            if resource.resource_type not in ZONE_SETTING_TYPES:
+                continue
+            position = len(self._settings)
+            self._settings.append(resource)
+            for urn in {dependency.urn for dependency in resource.property_dependencies.get("zoneId", [])}:
+                self._by_urn[urn].append(position)
+            zone_id = known(resource.props, "zoneId")
+            if isinstance(zone_id, str) and zone_id:
+                self._by_id[zone_id].append(position)
+
+    def settings_of(self, zone: PolicyResource) -> list[PolicyResource]:
+        positions = set(self._by_urn.get(zone.urn, ()))
+        zone_id = known(zone.props, "id")
+        if isinstance(zone_id, str) and zone_id:
+            positions.update(self._by_id.get(zone_id, ()))
+        return [self._settings[position] for position in sorted(positions)]
 
 
-def check_zone_settings_declared(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    settings = [r for r in args.resources if r.resource_type == ZONE_SETTING]
+def check_zone_settings_declared(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
+    index = ZoneIndex(args.resources)
     for zone in (r for r in args.resources if r.resource_type == ZONE):
-        declared = {known(s.props, "settingId") for s in settings if _belongs_to(s, zone)}
+        declared: set[str] = set()
+        unreadable: list[str] = []
+        for setting in index.settings_of(zone):
+            kind = setting.resource_type.rsplit(":", 1)[-1]
+            try:
+                found = declared_zone_settings(setting.resource_type, setting.props)
+            except UnknownValueError:  # during a preview: the setting counts neither way
+                found = NotChecked("its settingId is not known yet")
+            if isinstance(found, NotChecked):
+                unreadable.append(f"{kind} {show(setting.name)}: {found.why}")
+            else:
+                declared.update(found.ids)
         missing = [r for r in REQUIREMENTS if r.setting_id not in declared]
-        if missing:
+        if missing and unreadable:
+            yield NotChecked(f"Zone {show(zone.name)}: {'; '.join(unreadable)}", zone.urn)
+        elif missing:
             wanted = "; ".join(f"{r.setting_id} with {r.expected}" for r in missing)
             yield (
                 zone.urn,
                 f"Zone {show(zone.name)}: no ZoneSetting for {', '.join(r.setting_id for r in missing)}, so "
-                f"Cloudflare's default applies. Declare a cloudflare.ZoneSetting for each: {wanted}.",
+                f"Cloudflare's default applies. Declare a cloudflare.ZoneSetting for each (with pulumi-cloudflare "
+                f"5, set them in the zone's ZoneSettingsOverride): {wanted}.",
             )
 
 
@@ -179,6 +289,7 @@ POLICIES: list[Policy] = [
         setting_check(SSL_STRICT),
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.CRITICAL,
+        resource_types=ZONE_SETTING_TYPES,
     ),
     resource_policy(
         "cloudflare-min-tls-1-2",
@@ -186,6 +297,7 @@ POLICIES: list[Policy] = [
         setting_check(MIN_TLS_1_2),
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=ZONE_SETTING_TYPES,
     ),
     resource_policy(
         "cloudflare-always-use-https",
@@ -193,6 +305,7 @@ POLICIES: list[Policy] = [
         setting_check(ALWAYS_USE_HTTPS),
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=ZONE_SETTING_TYPES,
     ),
     stack_policy(
         "cloudflare-zone-tls-settings",
@@ -200,6 +313,7 @@ POLICIES: list[Policy] = [
         check_zone_settings_declared,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=ZONE_SETTING_TYPES | {ZONE},
     ),
     resource_policy(
         "cloudflare-ruleset-expressions-parse",
@@ -207,6 +321,7 @@ POLICIES: list[Policy] = [
         check_ruleset_expressions,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types={RULESET},
     ),
     resource_policy(
         "cloudflare-rate-limit-not-log-only",
@@ -214,6 +329,7 @@ POLICIES: list[Policy] = [
         check_rate_limits_not_log_only,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types={RULESET},
         config={
             NON_PRODUCTION_HOSTS: {
                 "type": "array",

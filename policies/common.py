@@ -5,12 +5,24 @@ Policies see resources as the engine does: camelCase property names, numbers as 
 is a protobuf Struct), secret values unwrapped, and unknown values (during preview) as proxies that raise
 `UnknownValueError` when read. pulumi_policy then reports "can't run policy during preview" (advisory)
 instead of a verdict; a policy never guesses about a value it cannot see.
+
+Two things a policy declares besides its check, both optional and both for policies to come as much as for
+these:
+- `resource_types`: the resource types it reads. The policy itself ignores every other type, so the CLI
+  and the in-process evaluation agree, and the evaluation (offline_preview/policy_eval.py) sends the
+  policy only those types: on a large state that is most of the cost saved. Without it a policy sees all.
+- "not checked": a check yields `NotChecked(why)` (or `NotChecked(why, urn)` in a stack policy) for a
+  resource whose shape it does not know, instead of guessing a violation. The policy then reports itself
+  not applicable to that resource with a reason `not checked (<urn>): <why>` per resource, which the CLI
+  shows and the evaluation lists apart from the violations.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from pulumi_policy import (
@@ -56,13 +68,70 @@ def is_exempt(config: Mapping[str, Any], urn: str) -> bool:
     return urn in exempt or resource_name(urn) in exempt
 
 
+# --- which resources a policy reads ------------------------------------------------------------
+
+ResourceTypes = Callable[[str], bool]
+"""Whether a policy reads resources of a type (a type token such as `kubernetes:apps/v1:Deployment`)."""
+
+_RESOURCE_TYPES: dict[str, ResourceTypes] = {}
+
+
+def _resource_types(types: ResourceTypes | Collection[str] | None) -> ResourceTypes | None:
+    if types is None or callable(types):
+        return types
+    members = frozenset(types)
+    return members.__contains__
+
+
+def declare_resource_types(policy_name: str, types: ResourceTypes | Collection[str] | None) -> None:
+    """Record which types `policy_name` reads (the constructors below do it; a policy built otherwise
+    may call it). The policy must itself ignore every other type."""
+    predicate = _resource_types(types)
+    if predicate is None:
+        _RESOURCE_TYPES.pop(policy_name, None)
+    else:
+        _RESOURCE_TYPES[policy_name] = predicate
+
+
+def reads_resource_type(policy_name: str, resource_type: str) -> bool:
+    """Whether the policy may report anything about a resource of this type (True if it did not say)."""
+    predicate = _RESOURCE_TYPES.get(policy_name)
+    return predicate is None or predicate(resource_type)
+
+
+# --- "not checked" -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """What a check yields for a resource whose shape it does not know: it says so, and guesses nothing.
+    `urn` is the resource's; a resource policy may leave it to the resource under validation."""
+
+    why: str
+    urn: str | None = None
+
+
+NOT_CHECKED_PREFIX = "not checked"
+_NOT_CHECKED_LINE = re.compile(rf"^{NOT_CHECKED_PREFIX} \((?P<urn>[^\n]*?)\): (?P<why>.*)$", re.MULTILINE)
+
+
+def not_checked_reason(entries: Iterable[tuple[str, str]]) -> str:
+    """The not-applicable reason for (URN, why) entries: one line each, `not checked (<urn>): <why>`."""
+    return "\n".join(f"{NOT_CHECKED_PREFIX} ({urn}): {' '.join(why.split())}" for urn, why in entries)
+
+
+def parse_not_checked(reason: str) -> list[tuple[str, str]]:
+    """The (URN, why) entries of a reason `not_checked_reason` wrote; [] for any other reason."""
+    return [(match["urn"], match["why"]) for match in _NOT_CHECKED_LINE.finditer(reason)]
+
+
 # --- policy constructors -----------------------------------------------------------------------
 
-ResourceCheck = Callable[[ResourceValidationArgs], Iterable[str]]
-"""Yields one message per violation: what is wrong, and how to fix it."""
+ResourceCheck = Callable[[ResourceValidationArgs], Iterable[str | NotChecked]]
+"""Yields one message per violation (what is wrong, and how to fix it), or NotChecked."""
 
-StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str]]]
-"""Yields (URN of the offending resource, message) per violation."""
+StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str] | NotChecked]]
+"""Yields (URN of the offending resource, message) per violation, or NotChecked naming the resource."""
 
 
 def resource_policy(
@@ -73,12 +142,24 @@ def resource_policy(
     enforcement_level: EnforcementLevel,
     severity: Severity,
     config: Mapping[str, dict[str, Any]] | None = None,
+    resource_types: ResourceTypes | Collection[str] | None = None,
 ) -> ResourceValidationPolicy:
+    """A policy that validates one resource at a time (its inputs). With `resource_types`, it reads only
+    those types (see the module's docstring)."""
+    reads = _resource_types(resource_types)
+    declare_resource_types(name, reads)
+
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if is_exempt(args.get_config(), args.urn):
+        if (reads is not None and not reads(args.resource_type)) or is_exempt(args.get_config(), args.urn):
             return
-        for message in check(args):
-            report_violation(message, None)
+        unchecked: list[tuple[str, str]] = []
+        for outcome in check(args):
+            if isinstance(outcome, NotChecked):
+                unchecked.append((outcome.urn or args.urn, outcome.why))
+            else:
+                report_violation(outcome, None)
+        if unchecked:
+            args.not_applicable(not_checked_reason(unchecked))
 
     return ResourceValidationPolicy(
         name=name,
@@ -97,12 +178,28 @@ def stack_policy(
     *,
     enforcement_level: EnforcementLevel,
     severity: Severity,
+    resource_types: ResourceTypes | Collection[str] | None = None,
 ) -> StackValidationPolicy:
+    """A policy over every resource of the stack at once (their outputs). With `resource_types`, the check
+    sees only resources of those types (see the module's docstring)."""
+    reads = _resource_types(resource_types)
+    declare_resource_types(name, reads)
+
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         config = args.get_config()
-        for urn, message in check(args):
+        if reads is not None:
+            args.resources = [r for r in args.resources if reads(r.resource_type)]
+        unchecked: list[tuple[str, str]] = []
+        for outcome in check(args):
+            if isinstance(outcome, NotChecked):
+                if outcome.urn is not None and not is_exempt(config, outcome.urn):
+                    unchecked.append((outcome.urn, outcome.why))
+                continue
+            urn, message = outcome
             if not is_exempt(config, urn):
                 report_violation(message, urn)
+        if unchecked:
+            args.not_applicable(not_checked_reason(unchecked))
 
     return StackValidationPolicy(
         name=name,
@@ -130,9 +227,12 @@ def get(value: Any, *path: str | int) -> Any:
                 return None
             value = value[key]
         else:
-            if not isinstance(value, Mapping) or key not in value:
+            if not isinstance(value, Mapping):
                 return None
-            value = value[key]
+            try:  # one lookup: `key in value` on the analyzer's proxy would read the value twice
+                value = value[key]
+            except KeyError:
+                return None
     return value
 
 

@@ -106,6 +106,7 @@ POLICIES: list[ResourceValidationPolicy] = [
         check_namespace_psa,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=lambda resource_type: kubernetes_kind(resource_type) == ("core", "Namespace"),
     ),
     resource_policy(
         "no-default-namespace",
@@ -113,6 +114,7 @@ POLICIES: list[ResourceValidationPolicy] = [
         check_no_default_namespace,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.MEDIUM,
+        resource_types=lambda resource_type: kubernetes_kind(resource_type) is not None,
         config={
             CLUSTER_SCOPED_KINDS_CONFIG: {
                 "type": "array",

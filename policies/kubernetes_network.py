@@ -27,8 +27,12 @@ INGRESS_NGINX = "nginx.ingress.kubernetes.io"
 SNIPPET_ANNOTATION = re.compile(r"-snippets?$")
 
 
+def is_kubernetes(resource_type: str) -> bool:
+    return kubernetes_kind(resource_type) is not None
+
+
 def check_snippet_annotations(args: ResourceValidationArgs) -> Iterator[str]:
-    if kubernetes_kind(args.resource_type) is None:
+    if not is_kubernetes(args.resource_type):
         return
     annotations = get(args.props, "metadata", "annotations")
     if not isinstance(annotations, Mapping):
@@ -74,9 +78,13 @@ def check_ingress_tls(args: ResourceValidationArgs) -> Iterator[str]:
 GATEWAY_API = "gateway.networking.k8s.io"
 
 
-def _gateway_api_kind(resource: PolicyResource) -> str | None:
-    group_kind = kubernetes_kind(resource.resource_type)
+def _gateway_api_type(resource_type: str) -> str | None:
+    group_kind = kubernetes_kind(resource_type)
     return group_kind[1] if group_kind is not None and group_kind[0] == GATEWAY_API else None
+
+
+def _gateway_api_kind(resource: PolicyResource) -> str | None:
+    return _gateway_api_type(resource.resource_type)
 
 
 def _redirects_to_https(rule: Any) -> bool:
@@ -144,6 +152,7 @@ POLICIES: list[Policy] = [
         check_snippet_annotations,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.CRITICAL,
+        resource_types=is_kubernetes,
     ),
     resource_policy(
         "ingress-tls-only",
@@ -151,6 +160,7 @@ POLICIES: list[Policy] = [
         check_ingress_tls,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=_is_ingress,
     ),
     stack_policy(
         "gateway-plain-http-redirects-only",
@@ -158,6 +168,7 @@ POLICIES: list[Policy] = [
         check_plain_http_listeners,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
+        resource_types=lambda resource_type: _gateway_api_type(resource_type) in {"Gateway", "HTTPRoute"},
     ),
     resource_policy(
         "service-load-balancer-review",
@@ -165,5 +176,6 @@ POLICIES: list[Policy] = [
         check_load_balancer_service,
         enforcement_level=EnforcementLevel.ADVISORY,
         severity=Severity.MEDIUM,
+        resource_types=lambda resource_type: kubernetes_kind(resource_type) == ("core", "Service"),
     ),
 ]

@@ -19,9 +19,14 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy, Secret, Severity
 
-from policies.common import config_schema, is_exempt, kubernetes_kind
+from policies.common import config_schema, declare_resource_types, is_exempt, kubernetes_kind
 
 SECRET_FIELDS = ("data", "stringData")
+POLICY_NAME = "kubernetes-secret-data-secret"
+
+
+def is_secret_type(resource_type: str) -> bool:
+    return kubernetes_kind(resource_type) == ("core", "Secret")
 
 
 def _unproxied(value: Any) -> Any:
@@ -44,7 +49,7 @@ def plaintext_fields(props: Mapping[str, Any]) -> list[str]:
 
 async def remediate_secret_data(args: ResourceValidationArgs) -> Mapping[str, Any]:
     """The Secret's properties with plaintext `data`/`stringData` made secret; nothing ({}) if none is."""
-    if kubernetes_kind(args.resource_type) != ("core", "Secret") or is_exempt(args.get_config(), args.urn):
+    if not is_secret_type(args.resource_type) or is_exempt(args.get_config(), args.urn):
         return {}
     fields = plaintext_fields(args.props)
     if not fields:
@@ -55,7 +60,7 @@ async def remediate_secret_data(args: ResourceValidationArgs) -> Mapping[str, An
 
 POLICIES: list[ResourceValidationPolicy] = [
     ResourceValidationPolicy(
-        name="kubernetes-secret-data-secret",
+        name=POLICY_NAME,
         description=(
             "Kubernetes Secret data and stringData are Pulumi secrets, encrypted in the state; this remediation "
             "marks plaintext values secret. Fix the program: build them with pulumi.Output.secret, "
@@ -68,3 +73,4 @@ POLICIES: list[ResourceValidationPolicy] = [
         severity=Severity.CRITICAL,
     ),
 ]
+declare_resource_types(POLICY_NAME, is_secret_type)

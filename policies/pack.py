@@ -12,11 +12,16 @@ names, of resources it skips. For example:
       "pss-restricted-capabilities": {
         "exemptions": ["urn:pulumi:production::hft-frontend::kubernetes:apps/v1:DaemonSet::cni-agent"]
       },
-      "no-default-namespace": {"clusterScopedKinds": ["ClusterSecretStore"]}
+      "no-default-namespace": {"clusterScopedKinds": ["ClusterSecretStore"]},
+      "pss-baseline-sysctls": {"kubernetesVersion": "1.32"}
     }
 
-`kubernetes-secret-data-secret` works only at `remediate` (see policies/kubernetes_secrets.py); mind that
-`"all": "mandatory"` would switch it to a level where it cannot act.
+Every `pss-*` policy takes `kubernetesVersion`, the Kubernetes version whose Pod Security Admission rules it
+applies (default `latest`; the offline preview and `make audit` take it from the namespace's enforce-version
+label when this file does not set it: policies/kubernetes_workloads.py). `all` sets levels only, as in the
+CLI. `kubernetes-secret-data-secret` works only at `remediate` (see policies/kubernetes_secrets.py); mind that
+`"all": "mandatory"` would switch it to a level where it cannot act (`make audit` reports what it would
+remediate as mandatory anyway).
 """
 
 from __future__ import annotations

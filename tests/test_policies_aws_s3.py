@@ -2,7 +2,8 @@
 
 The program renders no bucket yet: the backup bucket here is built with pulumi-aws 7 under mocks, a
 Bucket plus its separate configuration resources, so the properties and dependencies are what the SDK
-sends the engine.
+sends the engine. Buckets as pulumi-aws 5 and 6 wrote them (configuration inline on the bucket) are built
+with the same SDK's deprecated inline arguments, or as a state holds them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import pulumi
 import pytest
 
 from offline_preview.engine import UNKNOWN, RecordingMonitor, Rendering
-from offline_preview.policy_eval import Violation, evaluate_rendering
+from offline_preview.policy_eval import Violation, audit, evaluate_rendering
+from policies.aws_s3 import PUBLIC_ACCESS_FLAGS
 from tests.support.policies import program_under_mocks
+from tests.support.states import STACK_RESOURCE, export, resource, urn
 
 with warnings.catch_warnings():
     # pulumi-aws 7 warns, as it imports the s3 module, about the V2 resources it keeps as aliases.
@@ -42,6 +45,7 @@ DENY_INSECURE_TRANSPORT = {
     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
 }
 S3_POLICIES = {"s3-public-access-blocked", "s3-default-encryption", "s3-versioning-enabled", "s3-tls-only"}
+BUCKET_TYPE = "aws:s3/bucket:Bucket"
 ALL_BLOCKED = {
     "block_public_acls": True,
     "block_public_policy": True,
@@ -123,10 +127,15 @@ def test_configurations_may_name_the_bucket_literally(pulumi_mocks: RecordingMon
 @pytest.mark.parametrize(
     ("missing", "policy", "expected"),
     [
-        ("public_access", "s3-public-access-blocked", "no BucketPublicAccessBlock"),
-        ("encryption_rules", "s3-default-encryption", "no BucketServerSideEncryptionConfiguration"),
-        ("versioning", "s3-versioning-enabled", "no BucketVersioning"),
-        ("statements", "s3-tls-only", "no BucketPolicy"),
+        ("public_access", "s3-public-access-blocked", "no BucketPublicAccessBlock. Add one"),
+        (
+            "encryption_rules",
+            "s3-default-encryption",
+            "no customer-managed key declared: neither a BucketServerSideEncryptionConfiguration nor an inline "
+            "serverSideEncryptionConfiguration, so S3 still encrypts new objects with SSE-S3",
+        ),
+        ("versioning", "s3-versioning-enabled", "no BucketVersioning. Add one"),
+        ("statements", "s3-tls-only", "no BucketPolicy. Add one"),
     ],
 )
 def test_a_missing_configuration_fails(
@@ -135,7 +144,8 @@ def test_a_missing_configuration_fails(
     bucket = BackupBucket()
     setattr(bucket, missing, None)
     violation = only(s3_violations(render_bucket(pulumi_mocks, bucket)), policy)
-    assert f'Bucket "backups": {expected}. Add one' in violation.message
+    assert f'Bucket "backups": {expected}' in violation.message
+    assert "unencrypted" not in violation.message
 
 
 @pytest.mark.parametrize(
@@ -243,3 +253,170 @@ def test_each_bucket_needs_its_own_configuration(pulumi_mocks: RecordingMonitor)
     violations = s3_violations(program_under_mocks(pulumi_mocks, program))
     assert {v.policy_name for v in violations} == S3_POLICIES
     assert {v.urn.rsplit("::", 1)[-1] for v in violations} == {"logs"}
+
+
+# --- buckets as older providers write them -----------------------------------------------------
+
+INLINE_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [DENY_INSECURE_TRANSPORT]})
+
+
+def inline_bucket(monitor: RecordingMonitor, **inline: Any) -> Rendering:
+    """A pulumi-aws 5 style bucket (7's Bucket keeps the same inline arguments, deprecated): encryption,
+    versioning and policy on the bucket itself, only the public access block separate."""
+
+    def program() -> None:
+        bucket = Bucket("backups", bucket=BUCKET_NAME, **inline)
+        block_public_access(bucket=bucket.id, flags=ALL_BLOCKED)
+
+    return program_under_mocks(monitor, program)
+
+
+FULL_INLINE: dict[str, Any] = {
+    "server_side_encryption_configuration": {
+        "rule": {"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms"}}
+    },
+    "versioning": {"enabled": True},
+    "policy": INLINE_POLICY,
+}
+
+
+def test_a_pulumi_aws_5_bucket_with_inline_configuration_passes(pulumi_mocks: RecordingMonitor) -> None:
+    rendering = inline_bucket(pulumi_mocks, **FULL_INLINE)
+    bucket = rendering.by_type("aws:s3/bucket:Bucket")[0]
+    assert bucket.outputs["serverSideEncryptionConfiguration"]["rule"], "engine form: the inline object"
+    assert s3_violations(rendering) == []
+
+
+@pytest.mark.parametrize(
+    ("inline", "policy", "expected"),
+    [
+        (
+            {"versioning": {"enabled": False}},
+            "s3-versioning-enabled",
+            'Bucket "backups": its inline versioning is not enabled',
+        ),
+        (
+            {"server_side_encryption_configuration": {"rule": {"bucket_key_enabled": True}}},
+            "s3-default-encryption",
+            'Bucket "backups": its inline serverSideEncryptionConfiguration sets no default encryption '
+            "(sseAlgorithm: []), so S3 still encrypts new objects with SSE-S3",
+        ),
+        (
+            {
+                "policy": json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{**DENY_INSECURE_TRANSPORT, "Effect": "Allow"}]}
+                )
+            },
+            "s3-tls-only",
+            'Bucket "backups": its inline bucket policy does not deny requests without TLS',
+        ),
+    ],
+)
+def test_a_weak_inline_configuration_fails(
+    pulumi_mocks: RecordingMonitor, inline: dict[str, Any], policy: str, expected: str
+) -> None:
+    violation = only(s3_violations(inline_bucket(pulumi_mocks, **{**FULL_INLINE, **inline})), policy)
+    assert expected in violation.message
+
+
+def test_a_pulumi_aws_6_bucket_v2_with_inline_lists_passes(pulumi_mocks: RecordingMonitor) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from pulumi_aws.s3 import BucketV2
+
+    def program() -> None:
+        bucket = BucketV2(
+            "backups",
+            bucket=BUCKET_NAME,
+            server_side_encryption_configurations=[
+                {"rules": [{"apply_server_side_encryption_by_defaults": [{"sse_algorithm": "AES256"}]}]}
+            ],
+            versionings=[{"enabled": True}],
+            policy=INLINE_POLICY,
+        )
+        block_public_access(bucket=bucket.id, flags=ALL_BLOCKED)
+
+    rendering = program_under_mocks(pulumi_mocks, program)
+    assert rendering.by_type("aws:s3/bucketV2:BucketV2")[0].outputs["versionings"] == [{"enabled": True}]
+    assert s3_violations(rendering) == []
+
+
+def state_bucket(type_: str, outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    bucket = resource(type_, "logs", {"bucket": "logs"}, {"bucket": "logs", "id": "logs", **outputs})
+    block = resource(
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "logs-public-access",
+        {"bucket": "logs", **{flag: True for flag in PUBLIC_ACCESS_FLAGS}},
+    )
+    return [STACK_RESOURCE, bucket, block]
+
+
+def test_a_separate_configuration_wins_over_the_inline_value_a_provider_last_read() -> None:
+    # pulumi-aws 6 reports BucketV2's inline versioning as last read: false, although a BucketVersioningV2 (made
+    # after the bucket, the state not refreshed since) enabled it.
+    resources = state_bucket(
+        "aws:s3/bucketV2:BucketV2",
+        {
+            "versionings": [{"enabled": False, "mfaDelete": False}],
+            "serverSideEncryptionConfigurations": [
+                {"rules": [{"applyServerSideEncryptionByDefaults": [{"sseAlgorithm": "AES256"}]}]}
+            ],
+            "policy": INLINE_POLICY,
+        },
+    )
+    versioning = resource(
+        "aws:s3/bucketVersioningV2:BucketVersioningV2",
+        "logs-versioning",
+        {"bucket": "logs", "versioningConfiguration": {"status": "Enabled"}},
+        propertyDependencies={"bucket": [resources[1]["urn"]]},
+    )
+    assert [v for v in audit(export([*resources, versioning])).violations if v.policy_name in S3_POLICIES] == []
+
+
+@pytest.mark.parametrize(
+    ("outputs", "policy", "why"),
+    [
+        (
+            {"serverSideEncryptionConfiguration": "AES256"},
+            "s3-default-encryption",
+            'its serverSideEncryptionConfiguration is "AES256", a shape this policy does not know',
+        ),
+        (
+            {"serverSideEncryptionConfigurations": [{"rules": "AES256"}]},
+            "s3-default-encryption",
+            'its serverSideEncryptionConfigurations has no rule this policy can read ({rules: "AES256"})',
+        ),
+        (
+            {"versioning": {"status": "Enabled"}},
+            "s3-versioning-enabled",
+            'its versioning is {status: "Enabled"}, a shape this policy does not know',
+        ),
+    ],
+)
+def test_an_inline_shape_the_policy_does_not_know_is_not_checked_never_a_violation(
+    outputs: dict[str, Any], policy: str, why: str
+) -> None:
+    result = audit(export(state_bucket("aws:s3/bucket:Bucket", outputs)))
+    assert [v for v in result.violations if v.policy_name == policy] == []
+    (entry,) = [n for n in result.evaluation.not_checked if n.policy_name == policy]
+    assert (entry.urn, entry.resource_type, entry.reason) == (urn("aws:s3/bucket:Bucket", "logs"), BUCKET_TYPE, why)
+
+
+def test_matching_is_indexed_by_dependency_and_by_name_not_by_position() -> None:
+    # Many buckets, each configured by literal name or by dependency, in any order: each gets its own.
+    resources: list[dict[str, Any]] = [STACK_RESOURCE]
+    for index in range(30):
+        name = f"bucket-{index}"
+        bucket = resource(BUCKET_TYPE, name, {"bucket": name}, {"bucket": name, "id": name})
+        versioning = resource(
+            "aws:s3/bucketVersioning:BucketVersioning",
+            f"{name}-versioning",
+            {"bucket": name if index % 2 else "computed", "versioningConfiguration": {"status": "Enabled"}},
+            propertyDependencies={} if index % 2 else {"bucket": [bucket["urn"]]},
+        )
+        resources = [*resources, versioning, bucket] if index % 3 else [*resources, bucket, versioning]
+    unversioned = resource(BUCKET_TYPE, "unversioned", {"bucket": "x"}, {"bucket": "x", "id": "x"})
+    violations = [
+        v for v in audit(export([*resources, unversioned])).violations if v.policy_name == "s3-versioning-enabled"
+    ]
+    assert [v.urn for v in violations] == [unversioned["urn"]]

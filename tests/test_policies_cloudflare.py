@@ -1,19 +1,22 @@
 """Cloudflare zone settings: SSL strict, TLS 1.2 or newer, HTTPS always; and a zone declares all three.
 
 The program renders no Cloudflare resources yet: the zone here is built with pulumi-cloudflare 6 under
-mocks, so the properties are what the SDK sends the engine.
+mocks, so the properties are what the SDK sends the engine; a zone of pulumi-cloudflare 5 (settings in one
+ZoneSettingsOverride) as its state holds it.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import pulumi
 import pytest
 
 from offline_preview.engine import RecordingMonitor, Rendering
-from offline_preview.policy_eval import Violation, evaluate_rendering
+from offline_preview.policy_eval import Violation, audit, evaluate_rendering
 from tests.support.policies import program_under_mocks
+from tests.support.states import STACK_RESOURCE, export, resource
 
 with warnings.catch_warnings():
     # pulumi-cloudflare imports all its resources at once, and warns about each deprecated one.
@@ -102,3 +105,76 @@ def test_settings_of_another_zone_do_not_count(pulumi_mocks: RecordingMonitor) -
     violations = cloudflare_violations(program_under_mocks(pulumi_mocks, program))
     assert [v.urn.rsplit("::", 1)[-1] for v in violations] == ["zone"]
     assert "no ZoneSetting for ssl, min_tls_version, always_use_https" in violations[0].message
+
+
+# --- zones as pulumi-cloudflare 5 writes them --------------------------------------------------
+
+ZONE_ID = "0123456789abcdef0123456789abcdef"
+OVERRIDE = "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride"
+# provider 5: all settings in one override per zone, camelCase keys; once applied, the state's outputs hold
+# every setting of the zone.
+V5_SETTINGS = {"ssl": "strict", "minTlsVersion": "1.2", "alwaysUseHttps": "on"}
+
+
+def v5_zone(settings: Any, outputs: Any = None) -> list[dict[str, Any]]:
+    zone = resource("cloudflare:index/zone:Zone", "zone", {"zone": "hft-platform.com"}, {"id": ZONE_ID})
+    override = resource(
+        OVERRIDE,
+        "zone-settings",
+        {"zoneId": ZONE_ID, "settings": settings},
+        {"zoneId": ZONE_ID, "settings": settings if outputs is None else outputs},
+        propertyDependencies={"zoneId": [zone["urn"]]},
+    )
+    return [STACK_RESOURCE, zone, override]
+
+
+def audited(resources: list[dict[str, Any]]) -> tuple[list[Violation], list[Any]]:
+    result = audit(export(resources))
+    return (
+        [v for v in result.violations if v.policy_name in CLOUDFLARE_POLICIES],
+        [n for n in result.evaluation.not_checked if n.policy_name in CLOUDFLARE_POLICIES],
+    )
+
+
+def test_a_provider_5_zone_with_ssl_strict_in_its_override_passes() -> None:
+    assert audited(v5_zone(V5_SETTINGS)) == ([], [])
+
+
+def test_a_provider_5_override_is_matched_by_zone_id_too() -> None:
+    resources = v5_zone(V5_SETTINGS)
+    resources[2]["propertyDependencies"] = {}
+    assert audited(resources) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "policy"),
+    [("ssl", "full", "cloudflare-ssl-strict"), ("minTlsVersion", "1.0", "cloudflare-min-tls-1-2")],
+)
+def test_a_weak_setting_in_a_provider_5_override_fails(key: str, value: str, policy: str) -> None:
+    violations, _ = audited(v5_zone({**V5_SETTINGS, key: value}))
+    assert [(v.policy_name, v.resource_type) for v in violations] == [(policy, OVERRIDE)]
+    assert f'ZoneSettingsOverride "zone-settings" (settings.{key}): value is "{value}"' in violations[0].message
+
+
+def test_a_provider_5_zone_whose_override_lacks_a_setting_fails() -> None:
+    settings = {k: v for k, v in V5_SETTINGS.items() if k != "alwaysUseHttps"}
+    violations, _ = audited(v5_zone(settings))
+    assert [v.policy_name for v in violations] == ["cloudflare-zone-tls-settings"]
+    assert 'Zone "zone": no ZoneSetting for always_use_https' in violations[0].message
+
+
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        ("strict", 'its settings are "strict", a shape this policy does not know'),
+        ({**V5_SETTINGS, "ssl": {"value": "strict"}}, 'value is {value: "strict"}, a shape this policy does not know'),
+    ],
+)
+def test_a_setting_of_a_shape_the_policy_does_not_know_is_not_checked_never_a_violation(
+    settings: Any, why: str
+) -> None:
+    violations, not_checked = audited(v5_zone(settings))
+    assert violations == []
+    assert not_checked
+    assert all(why in entry.reason for entry in not_checked if entry.policy_name == "cloudflare-ssl-strict")
+    assert "cloudflare-ssl-strict" in {entry.policy_name for entry in not_checked}

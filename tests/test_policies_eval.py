@@ -1,5 +1,6 @@
-"""The in-process evaluation: a rendering and its stack export get the same verdicts, secrets and config
-behave as under the CLI, and the report and the preview-style output say what fired."""
+"""The in-process evaluation: a rendering and its stack export get the same verdicts (except where an audit
+fails closed), secrets and config behave as under the CLI, and the report and the preview-style output say
+what fired. The audit command's inputs, exit codes and fail-closed cases: tests/test_audit.py."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ from offline_preview.engine import SECRET_SIG, SIG, Registration, Rendering
 from offline_preview.policy_eval import (
     PolicyConfigError,
     Violation,
+    audit,
     evaluate_export,
     evaluate_rendering,
+    evaluate_rendering_in_full,
     format_violations,
     main,
     pack_version,
+    report_document,
     write_report,
 )
 from offline_preview.render import stack_export
@@ -61,7 +65,7 @@ def test_the_programs_export_gets_the_renderings_verdicts(stack: str) -> None:
     assert evaluate_export(stack_export(rendering)) == evaluate_rendering(rendering)
 
 
-def test_a_broken_programs_export_gets_the_renderings_verdicts() -> None:
+def test_a_broken_programs_export_gets_the_renderings_verdicts_but_cannot_remediate() -> None:
     rendering = broken_production()
     violations = evaluate_rendering(rendering)
     assert {(v.policy_name, v.enforcement_level) for v in violations} == {
@@ -70,7 +74,15 @@ def test_a_broken_programs_export_gets_the_renderings_verdicts() -> None:
         ("kubernetes-secret-data-secret", "remediate"),
         ("service-load-balancer-review", "advisory"),
     }
-    assert evaluate_export(stack_export(rendering)) == violations
+    # The plaintext Secret is in the state already: the audit reports the remediation it cannot apply as a
+    # mandatory violation; every other verdict is the preview's.
+    audited = evaluate_export(stack_export(rendering))
+    secret_data = [v for v in audited if v.policy_name == "kubernetes-secret-data-secret"]
+    assert [v.enforcement_level for v in secret_data] == ["mandatory"]
+    assert "an audit cannot remediate what the state already holds" in secret_data[0].message
+    assert [v for v in audited if v not in secret_data] == [
+        v for v in violations if v.policy_name != "kubernetes-secret-data-secret"
+    ]
 
 
 def test_the_audit_of_the_offline_previews_state_file_reproduces_the_preview(tmp_path: Path) -> None:
@@ -83,11 +95,6 @@ def test_an_export_is_read_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "stack.json"
     path.write_text(json.dumps(export))
     assert evaluate_export(path) == evaluate_export(str(path)) == evaluate_export(export)
-
-
-def test_only_a_version_3_deployment_is_read() -> None:
-    with pytest.raises(ValueError, match="deployment version 3"):
-        evaluate_export({"version": 2, "checkpoint": {}})
 
 
 # --- secrets -----------------------------------------------------------------------------------
@@ -105,12 +112,13 @@ def test_a_validation_sees_a_secrets_plaintext() -> None:
     assert fired(evaluate(secret_image("ghcr.io/org/frontend:latest")), "workload-image-pinned")
 
 
-def test_from_an_export_a_secrets_value_is_unknown_and_the_policy_says_it_cannot_run() -> None:
+def test_from_an_export_an_encrypted_secret_a_policy_reads_is_not_checked_nor_a_violation() -> None:
     export = stack_export(Rendering(STACK, PROJECT, [secret_image("ghcr.io/org/frontend:v1")]))
-    violations = fired(evaluate_export(export), "workload-image-pinned")
-    assert [v.enforcement_level for v in violations] == ["advisory"]
-    assert "can't run policy 'workload-image-pinned'" in violations[0].message
-    assert "value at .spec.template.spec.containers.0.image can't be known during preview" in violations[0].message
+    result = audit(export)
+    assert fired(result.violations, "workload-image-pinned") == []
+    (entry,) = [n for n in result.evaluation.not_checked if n.policy_name == "workload-image-pinned"]
+    assert entry.urn.endswith("::hft-frontend-deployment")
+    assert entry.reason.startswith("the value at .spec.template.spec.containers.0.image is a secret the state holds")
 
 
 def test_an_export_with_shown_secrets_is_evaluated_on_the_plaintext() -> None:
@@ -205,13 +213,27 @@ def test_format_violations_looks_like_the_preview() -> None:
 
 
 def test_write_report(tmp_path: Path) -> None:
-    violations = evaluate_rendering(broken_production())
+    evaluation = evaluate_rendering_in_full(broken_production())
     path = tmp_path / "report" / "policy-report.json"
-    write_report(violations, path)
+    write_report(report_document(evaluation, source="here", stack=STACK, project=PROJECT), path)
     report = json.loads(path.read_text())
-    assert report["summary"] == {"mandatory": 2, "advisory": 1, "remediate": 1}
-    assert [Violation(**v) for v in report["violations"]] == violations
+    assert report["reportFormat"] == 1
+    assert (report["source"], report["stack"], report["project"]) == ("here", STACK, PROJECT)
+    assert report["summary"] == {
+        "resources": evaluation.resources,
+        "mandatory": 2,
+        "advisory": 1,
+        "remediate": 1,
+        "notChecked": 0,
+        "pendingDeletes": 0,
+        "pendingOperations": 0,
+    }
+    assert [
+        Violation(v["policyName"], v["enforcementLevel"], v["urn"], v["message"], v["resourceType"])
+        for v in report["violations"]
+    ] == evaluation.violations
     assert report["policyPack"] == {"name": pack.NAME, "version": pack_version()}
+    assert (report["notChecked"], report["pending"]) == ([], [])
 
 
 def test_the_command_line_audits_an_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -219,12 +241,12 @@ def test_the_command_line_audits_an_export(tmp_path: Path, capsys: pytest.Captur
     export.write_text(json.dumps(stack_export(broken_production())))
     assert main([str(export), "--report", str(report)]) == 1
     assert f"[mandatory]  {PRIVILEGED}" in capsys.readouterr().out
-    assert json.loads(report.read_text())["summary"]["mandatory"] == 2
+    assert json.loads(report.read_text())["summary"]["mandatory"] == 3  # the plaintext Secret too
 
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"all": "advisory"}))
-    assert main([str(export), "--config", str(config)]) == 0
+    assert main([str(export), "--policy-pack-config", str(config), "--report", str(report)]) == 0
 
     config.write_text(json.dumps({"all": "loud"}))
-    assert main([str(export), "--config", str(config)]) == 2
+    assert main([str(export), "--policy-pack-config", str(config), "--report", str(report)]) == 2
     assert '"loud" is not an enforcement level' in capsys.readouterr().err

@@ -35,7 +35,15 @@ def test_the_preview_writes_the_verdicts_and_fails_on_a_mandatory_one(
     assert advisory.returncode == 0, advisory.stderr
     assert "[advisory]  service-load-balancer-review" in advisory.stdout
     report = json.loads((project / "build" / "public" / "policy-report.json").read_text())
-    assert report["summary"] == {"mandatory": 0, "advisory": 1, "remediate": 0}
+    summary = report["summary"]
+    assert {level: summary[level] for level in ("mandatory", "advisory", "remediate")} == {
+        "mandatory": 0,
+        "advisory": 1,
+        "remediate": 0,
+    }
+    assert summary["resources"] == len(
+        json.loads((project / "build" / "public" / "stack.json").read_text())["deployment"]["resources"]
+    )
 
     policy_config = tmp_path_factory.mktemp("policy") / "config.json"
     policy_config.write_text(json.dumps({"service-load-balancer-review": "mandatory"}))

@@ -110,3 +110,98 @@ def test_reading_an_unknown_value_raises_the_error_the_policies_catch() -> None:
     assert props["known"] == 1
     with pytest.raises(sdk_internals.UnknownValueError):
         _ = props["later"]
+
+
+def _unknown_reader() -> ResourceValidationPolicy:
+    def read(args, report) -> None:
+        if args.props["spec"]["replicas"] > 3:
+            report("too many", None)
+
+    return ResourceValidationPolicy(
+        name="reads-replicas", description="d", validate=read, enforcement_level=EnforcementLevel.MANDATORY
+    )
+
+
+def test_the_servicers_message_for_an_unknown_value_is_recognized() -> None:
+    analyzer = sdk_internals.PolicyAnalyzerServicer(
+        name="pack", version="1.0.0", policies=[_unknown_reader()], enforcement_level=EnforcementLevel.MANDATORY
+    )
+    properties = struct_pb2.Struct()
+    properties.update({"spec": {"replicas": sdk_internals.UNKNOWN}})
+    request = sdk_internals.proto.AnalyzeRequest(type="t:index:T", urn="u", name="x", properties=properties)
+    (diagnostic,) = analyzer.Analyze(request, None).diagnostics
+    assert sdk_internals.unknown_value_read(diagnostic.message) == ("reads-replicas", ".spec.replicas")
+    assert sdk_internals.unknown_value_read("d\ntoo many") is None
+
+
+def test_decoding_each_request_once_gives_the_same_verdicts_and_restores_the_servicer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pulumi_policy import policy as servicer_module
+
+    from policies import pack
+
+    def requests() -> list[sdk_internals.proto.AnalyzeRequest]:
+        built = []
+        for replicas, privileged, image in [
+            (2, False, "a:v1"),
+            (9, True, "a:latest"),
+            (sdk_internals.UNKNOWN, True, "a"),
+        ]:
+            properties = struct_pb2.Struct()
+            properties.update(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "web", "namespace": "default"},
+                    "spec": {
+                        "replicas": replicas,
+                        "template": {
+                            "spec": {
+                                "containers": [
+                                    {"name": "c", "image": image, "securityContext": {"privileged": privileged}}
+                                ]
+                            }
+                        },
+                    },
+                }
+            )
+            provider = sdk_internals.proto.AnalyzerProviderResource(
+                type="pulumi:providers:kubernetes", urn="p", name="p"
+            )
+            built.append(
+                sdk_internals.proto.AnalyzeRequest(
+                    type="kubernetes:apps/v1:Deployment", urn="u", name="web", properties=properties, provider=provider
+                )
+            )
+        return built
+
+    def verdicts() -> list[tuple[str, str]]:
+        analyzer = sdk_internals.PolicyAnalyzerServicer(
+            name="pack",
+            version="1.0.0",
+            policies=[*pack.POLICIES, _unknown_reader()],
+            enforcement_level=EnforcementLevel.MANDATORY,
+        )
+        return [(d.policyName, d.message) for r in requests() for d in analyzer.Analyze(r, None).diagnostics]
+
+    plain_verdicts = verdicts()
+    fired = {policy for policy, _ in plain_verdicts}
+    assert {"pss-baseline-privileged", "workload-image-pinned", "reads-replicas"} <= fired
+    assert any("can't run policy 'reads-replicas'" in message for _, message in plain_verdicts)
+
+    calls: list[int] = []
+    deserialize = getattr(servicer_module, "deserialize_properties")  # noqa: B009 (not exported)
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return deserialize(*args)
+
+    monkeypatch.setattr(servicer_module, "deserialize_properties", counted)
+    with sdk_internals.each_request_decoded_once():
+        shared_verdicts = verdicts()
+    assert shared_verdicts == plain_verdicts
+    assert len(calls) == 2 * 3, "once per request for its properties and once for its provider's"
+    assert getattr(servicer_module, "deserialize_properties") is counted, "restored"  # noqa: B009
+    restored = getattr(servicer_module, "json_format")  # noqa: B009
+    assert restored.MessageToDict.__module__ == "google.protobuf.json_format"
