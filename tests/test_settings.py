@@ -450,6 +450,27 @@ def test_no_value_of_a_secret_key_appears_in_an_error() -> None:
     assert "hft-frontend:sentryDsn" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("issuer", "named"),
+    [
+        # A field's own check (pydantic's message quotes the input).
+        ({"email": "s3cr3t-not-an-email"}, "hft-frontend:routing.tls.clusterIssuer.email: "),
+        # A field of another type than declared.
+        ({"solver": "s3cr3t-solver"}, "hft-frontend:routing.tls.clusterIssuer.solver: "),
+    ],
+)
+def test_no_value_of_a_secret_key_with_its_secret_field_set_appears_in_an_error(
+    issuer: dict[str, str], named: str
+) -> None:
+    # `routing` is secret because its token is: any other value in it may be the secret mistyped.
+    raw = {**_app(), "routing": {"tls": {"clusterIssuer": {"create": True, "cloudflareApiToken": "tok", **issuer}}}}
+    with pytest.raises(SettingsError) as error:
+        parse_settings(raw, frozenset({"routing"}))
+    message = str(error.value)
+    assert named in message
+    assert "s3cr3t" not in message
+
+
 class _Token(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     token: SecretValue
