@@ -91,7 +91,7 @@ if settings.backup.enabled:
             role_arn=store.role.arn,
             prometheus_labels=cluster.prometheus_selector_labels,
             monitoring_namespace=cluster.monitoring_namespace,
-            dns_namespace=cluster.dns_namespace,
+            egress=Egress.for_stack(security, cluster),
             pod_security_version=cluster.kubernetes_version,
         ),
         opts=pulumi.ResourceOptions(depends_on=[baseline]),

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -63,15 +63,20 @@ class Egress:
     services: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def for_app(cls, security: SecuritySettings, cluster: ClusterSettings) -> Egress:
-        """The app's: the stack's DNS and HTTPS rules plus its backend API."""
+    def for_stack(cls, security: SecuritySettings, cluster: ClusterSettings) -> Egress:
+        """The stack's DNS and HTTPS rules, for any namespace it guards (the app's, Velero's)."""
         return cls(
             dns_namespace=cluster.dns_namespace,
             dns_port=security.dns_port,
             https_port=security.https_port,
             denied_cidrs=security.egress_denied_cidrs,
-            services=((security.backend_api.namespace, security.backend_api.port),),
         )
+
+    @classmethod
+    def for_app(cls, security: SecuritySettings, cluster: ClusterSettings) -> Egress:
+        """The app's: the stack's rules plus its backend API."""
+        backend = (security.backend_api.namespace, security.backend_api.port)
+        return replace(cls.for_stack(security, cluster), services=(backend,))
 
 
 def default_deny_spec() -> NetworkPolicySpecArgsDict:

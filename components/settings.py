@@ -96,6 +96,15 @@ def _url_checker(*schemes: str):
     return check
 
 
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError("not a CIDR block (e.g. 169.254.169.254/32)") from None
+    return value
+
+
+CidrBlock = Annotated[str, AfterValidator(_check_cidr)]
 HttpsUrl = Annotated[str, AfterValidator(_url_checker("https"))]
 WebSocketUrl = Annotated[str, AfterValidator(_url_checker("wss"))]
 
@@ -514,16 +523,7 @@ class OriginLockSettings(_Model):
     # Authenticated Origin Pulls on first, or the origin refuses Cloudflare too.
     authenticated_origin_pulls: bool = False
     # Cloudflare's published ranges (https://www.cloudflare.com/ips/), trusted for the client address.
-    cloudflare_ranges: tuple[str, ...] = Field(default_factory=lambda: CLOUDFLARE_RANGES, strict=False)
-
-    @model_validator(mode="after")
-    def _cidrs(self) -> Self:
-        for index, cidr in enumerate(self.cloudflare_ranges):
-            try:
-                ipaddress.ip_network(cidr)
-            except ValueError:
-                raise RuleError(f"cloudflareRanges[{index}]", cidr, "not a CIDR block") from None
-        return self
+    cloudflare_ranges: tuple[CidrBlock, ...] = Field(default_factory=lambda: CLOUDFLARE_RANGES, strict=False)
 
 
 class RoutingSettings(_Model):
@@ -891,7 +891,7 @@ class SecuritySettings(_Model):
     dns_port: int = Field(default=53, ge=1, le=65535)
     https_port: int = Field(default=443, ge=1, le=65535)
     # Egress to HTTPS goes anywhere but these (the cloud metadata endpoint hands out credentials).
-    egress_denied_cidrs: tuple[str, ...] = Field(default=("169.254.169.254/32",), strict=False)
+    egress_denied_cidrs: tuple[CidrBlock, ...] = Field(default=("169.254.169.254/32",), strict=False)
     backend_api: BackendApi = BackendApi()
     # The app needs no Kubernetes API access. True keeps the seed's Role, narrowed to `get` on the
     # app's own ConfigMap and Secret.
@@ -900,17 +900,6 @@ class SecuritySettings(_Model):
     # SecurityBaseline's name); a stack whose live objects carry other names pins them here.
     resource_quota_name: DnsLabel | None = None
     limit_range_name: DnsLabel | None = None
-
-    @model_validator(mode="after")
-    def _cidrs(self) -> Self:
-        for index, cidr in enumerate(self.egress_denied_cidrs):
-            try:
-                ipaddress.ip_network(cidr)
-            except ValueError:
-                raise RuleError(
-                    f"egressDeniedCidrs[{index}]", cidr, "not a CIDR block (e.g. 169.254.169.254/32)"
-                ) from None
-        return self
 
 
 PromDuration = Annotated[str, Field(pattern=r"^[0-9]+[smh]$")]

@@ -149,7 +149,7 @@ class VeleroArgs:
     role_arn: pulumi.Input[str]
     prometheus_labels: Mapping[str, str]
     monitoring_namespace: str
-    dns_namespace: str
+    egress: Egress  # the stack's DNS and HTTPS rules (S3, STS, KMS and the Kubernetes API are HTTPS)
     pod_security_version: str
 
 
@@ -173,12 +173,7 @@ class Velero(pulumi.ComponentResource):
                     pod_security_version=args.pod_security_version,
                     workloads=[workload_profile(backup)],
                     ingress_namespaces=[args.monitoring_namespace],  # Prometheus scrapes the metrics port
-                    egress=Egress(
-                        dns_namespace=args.dns_namespace,
-                        dns_port=53,
-                        https_port=443,  # S3, STS, KMS and the Kubernetes API
-                        denied_cidrs=("169.254.169.254/32",),
-                    ),
+                    egress=args.egress,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -390,6 +390,20 @@ def test_veleros_namespace_is_under_the_apps_baseline() -> None:
     assert find(objects, "ResourceQuota", "velero-baseline-quota")["metadata"]["namespace"] == "velero"
 
 
+def test_veleros_egress_follows_the_stacks_dns_https_and_denied_blocks() -> None:
+    security = {"dnsPort": 5353, "httpsPort": 8443, "egressDeniedCidrs": ["169.254.169.254/32", "10.9.0.0/16"]}
+    rendering = render(STACK, {"hft-frontend:security": security, "hft-frontend:cluster": {"dnsNamespace": "dns"}})
+    egress = find(manifests(rendering), "NetworkPolicy", "velero-egress")
+    assert egress["metadata"]["namespace"] == "velero"
+    rules = egress["spec"]["egress"]
+    dns = next(rule for rule in rules if any("namespaceSelector" in peer for peer in rule["to"]))
+    assert dns["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "dns"}
+    assert {port["port"] for port in dns["ports"]} == {5353}
+    https = next(rule for rule in rules if any("ipBlock" in peer for peer in rule["to"]))
+    assert https["to"][0]["ipBlock"] == {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32", "10.9.0.0/16"]}
+    assert https["ports"] == [{"protocol": "TCP", "port": 8443}]
+
+
 def test_the_values_are_chart_values_not_the_programs_objects() -> None:
     values = chart_values(from_stack_file(STACK).backup, "arn:aws:iam::1:role/r", {"release": "prom"})
     assert values["metrics"]["serviceMonitor"] == {"enabled": True, "additionalLabels": {"release": "prom"}}

@@ -290,6 +290,12 @@ BOUNDARIES = [
         id="cidr",
     ),
     pytest.param(
+        _with("routing", {"originLock": {"cloudflareRanges": ["173.245.48.0/20", "2400:cb00::/32"]}}),
+        _with("routing", {"originLock": {"cloudflareRanges": ["173.245.48.0/20", "2400:cb00::/129"]}}),
+        'hft-frontend:routing.originLock.cloudflareRanges[1] = "2400:cb00::/129": not a CIDR block',
+        id="cloudflare-range",
+    ),
+    pytest.param(
         _with("cluster", {"kubernetesVersion": "1.35"}),
         _with("cluster", {"kubernetesVersion": "1.35.1"}),
         'hft-frontend:cluster.kubernetesVersion = "1.35.1": String should match pattern',
