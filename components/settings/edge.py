@@ -1,0 +1,200 @@
+"""`edge`: the Cloudflare edge (EdgeCDN), and what each Cloudflare plan allows in rate limiting rules."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from components.settings.base import DnsLabel, DnsName, MaybeSecretValue, RuleError, _check_dns_name, _Model
+
+
+@dataclass(frozen=True)
+class CloudflarePlan:
+    """What a Cloudflare plan allows in rate limiting rules. Cloudflare's docs ("Rate limiting rules:
+    availability", developers.cloudflare.com/waf/rate-limiting-rules/#availability, and its
+    `parameters` page) have said more than one thing over 2025-2026; these are the values every
+    version allows, so a rule accepted here is accepted by the API."""
+
+    max_rules: int
+    periods: frozenset[int]  # counting periods, seconds
+    timeouts: frozenset[int]  # mitigation timeouts, seconds
+    fields: frozenset[str] | None  # usable in a rule's expression; None: every field of the scheme
+    characteristics: frozenset[str]  # besides cf.colo.id, which every rule must count by
+    actions: frozenset[str]
+
+
+_PATH_FIELDS = frozenset({"http.request.uri.path", "cf.client.bot"})
+_URI_FIELDS = _PATH_FIELDS | {"http.host", "http.request.uri", "http.request.full_uri", "http.request.uri.query"}
+_CHALLENGES = frozenset({"challenge", "js_challenge", "managed_challenge"})
+CLOUDFLARE_PLANS: dict[str, CloudflarePlan] = {
+    "free": CloudflarePlan(
+        1, frozenset({10}), frozenset({10}), _PATH_FIELDS, frozenset({"ip.src"}), _CHALLENGES | {"block"}
+    ),
+    "pro": CloudflarePlan(
+        2, frozenset({10, 60}), frozenset({10, 60, 3600}), _URI_FIELDS, frozenset({"ip.src"}), _CHALLENGES | {"block"}
+    ),
+    "business": CloudflarePlan(
+        5,
+        frozenset({10, 60, 600}),
+        frozenset({10, 60, 3600, 86400}),
+        _URI_FIELDS | {"http.request.method", "ip.src", "http.user_agent"},
+        frozenset({"ip.src"}),
+        _CHALLENGES | {"block"},
+    ),
+    "enterprise": CloudflarePlan(
+        100,
+        frozenset({10, 60, 120, 300, 600}),
+        frozenset({10, 60, 120, 300, 600, 3600, 86400}),
+        None,
+        frozenset({"ip.src", "cf.unique_visitor_id"}),
+        _CHALLENGES | {"block", "log"},  # log (the seed's "simulate"): Enterprise only
+    ),
+}
+
+
+def expression_fields(expression: str) -> list[str]:
+    """The fields of a Cloudflare Rules language expression, as Cloudflare's own engine (wirefilter)
+    parses it against the HTTP scheme; ValueError with the parser's message if it does not."""
+    from octorules_wirefilter import parse_expression  # a compiled extension: loaded when rules are checked
+
+    parsed = parse_expression(expression)
+    if "error" in parsed:
+        raise ValueError(" ".join(str(parsed["error"]).split()))
+    return list(parsed["fields"])
+
+
+class RateLimitRule(_Model):
+    """A rate limiting rule (phase http_ratelimit): requests matching `expression`, counted per
+    `characteristics` over `period` seconds; above `requestsPerPeriod`, `action` for `mitigationTimeout`."""
+
+    ref: DnsLabel  # stable id: reordering the list does not recreate the rule
+    description: str
+    expression: str
+    characteristics: tuple[str, ...] = Field(default=("ip.src", "cf.colo.id"), strict=False)
+    period: int = Field(ge=1)
+    requests_per_period: int = Field(ge=1)
+    mitigation_timeout: int = Field(ge=0)
+    action: Literal["block", "challenge", "js_challenge", "managed_challenge", "log"] = "block"
+
+    @model_validator(mode="after")
+    def _parses(self) -> Self:
+        try:
+            expression_fields(self.expression)
+        except ValueError as exc:
+            raise RuleError("expression", self.expression, f"not a valid Cloudflare rule expression: {exc}") from None
+        if "cf.colo.id" not in self.characteristics:
+            raise RuleError(
+                "characteristics", list(self.characteristics), "must include cf.colo.id (Cloudflare requires it)"
+            )
+        return self
+
+
+# The seed's per-client limits, at the edge where the client's address is known: the Cloudflare
+# Terraform's /api/ limit, and the two nginx.conf zones (which keyed on Cloudflare's addresses).
+SEED_RATE_LIMITS = (
+    RateLimitRule(
+        ref="api-write-methods",
+        description="The seed's Cloudflare limit: /api/ with GET, POST, PUT or DELETE, 1000 per minute",
+        expression=(
+            'starts_with(http.request.uri.path, "/api/") and http.request.method in {"GET" "POST" "PUT" "DELETE"}'
+        ),
+        period=60,
+        requests_per_period=1000,
+        mitigation_timeout=60,
+    ),
+    RateLimitRule(
+        ref="api",
+        description="The seed's nginx zone 'api': /api/, 100 per minute per client",
+        expression='starts_with(http.request.uri.path, "/api/")',
+        period=60,
+        requests_per_period=100,
+        mitigation_timeout=60,
+    ),
+    RateLimitRule(
+        ref="general",
+        description="The seed's nginx zone 'general': everything else, 1000 per minute per client",
+        expression='not starts_with(http.request.uri.path, "/api/")',
+        period=60,
+        requests_per_period=1000,
+        mitigation_timeout=60,
+    ),
+)
+
+
+def _plan_problem(plan_name: str, rule: RateLimitRule) -> tuple[str, object, str, Sequence[object]] | None:
+    """(field, value, what, allowed) of the first thing in `rule` the plan does not allow, or None."""
+    plan = CLOUDFLARE_PLANS[plan_name]
+    if rule.action not in plan.actions:
+        return "action", rule.action, "the action", sorted(plan.actions)
+    if rule.period not in plan.periods:
+        return "period", rule.period, "the period", sorted(plan.periods)
+    # Below Enterprise, a challenge action throttles: Cloudflare requires a timeout of 0 then.
+    timeouts = {0} if rule.action in _CHALLENGES and plan_name != "enterprise" else plan.timeouts
+    if rule.mitigation_timeout not in timeouts:
+        return "mitigationTimeout", rule.mitigation_timeout, "the timeout", sorted(timeouts)
+    for characteristic in rule.characteristics:
+        if characteristic != "cf.colo.id" and characteristic not in plan.characteristics:
+            return "characteristics", characteristic, "counting by", sorted(plan.characteristics | {"cf.colo.id"})
+    for field in expression_fields(rule.expression) if plan.fields is not None else ():
+        if field not in (plan.fields or ()):
+            return "expression", rule.expression, f"the field {field} is", sorted(plan.fields or ())
+    return None
+
+
+class EdgeSettings(_Model):
+    """The Cloudflare edge (EdgeCDN). Zone settings and each phase's entrypoint ruleset are singletons
+    per zone: exactly one stack owns them (`ownsZone`), and its rules cover every host of the zone."""
+
+    enabled: bool = True
+    zone: DnsName = "hft-platform.com"
+    owns_zone: bool = False
+    # The Cloudflare account the zone belongs to (needed to create it). It may be given as a secret.
+    account_id: MaybeSecretValue | None = None
+    plan: Literal["free", "pro", "business", "enterprise"] = "business"
+    # Cloudflare presents its client certificate to the origin (the routing's origin lock checks it).
+    authenticated_origin_pulls: bool = False
+    # The origin the DNS records point at, when routing cannot tell (an existing Gateway): an IPv4 or
+    # IPv6 address, or a hostname (a load balancer's).
+    origin: str | None = None
+    static_cache_ttl_seconds: int = Field(default=31536000, ge=1)
+    rate_limits: tuple[RateLimitRule, ...] = Field(default=SEED_RATE_LIMITS, strict=False)
+
+    @model_validator(mode="after")
+    def _ownership_and_plan(self) -> Self:
+        if self.owns_zone and self.account_id is None:
+            raise RuleError("accountId", None, "is required to create the zone (ownsZone: true)")
+        if isinstance(self.account_id, str) and not re.fullmatch(r"[0-9a-f]{32}", self.account_id):
+            raise RuleError("accountId", self.account_id, "not a Cloudflare account id (32 hexadecimal digits)")
+        if self.origin is not None:
+            try:
+                ipaddress.ip_address(self.origin)
+            except ValueError:
+                try:
+                    _check_dns_name(self.origin)
+                except ValueError:
+                    raise RuleError("origin", self.origin, "not an IP address or a DNS name") from None
+        plan = CLOUDFLARE_PLANS[self.plan]
+        if len(self.rate_limits) > plan.max_rules:
+            raise RuleError(
+                "rateLimits",
+                None,
+                f"{len(self.rate_limits)} rules; the {self.plan} plan allows {plan.max_rules}",
+            )
+        refs = [rule.ref for rule in self.rate_limits]
+        if len(set(refs)) != len(refs):
+            raise RuleError("rateLimits", None, "two rules share a ref")
+        for index, rule in enumerate(self.rate_limits):
+            problem = _plan_problem(self.plan, rule)
+            if problem is not None:
+                field, value, what, allowed = problem
+                raise RuleError(
+                    f"rateLimits[{index}].{field}",
+                    value,
+                    f"{what} not available on the {self.plan} plan (allowed: {', '.join(map(str, allowed))})",
+                )
+        return self

@@ -1,0 +1,46 @@
+"""`StackSettings`: every area of the stack file under the project's namespace, and the rules that span
+areas."""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import model_validator
+
+from components.settings.app import AppSettings
+from components.settings.backup import BackupSettings
+from components.settings.base import DnsLabel, RuleError, SecretValue, _Model
+from components.settings.cluster import ClusterSettings
+from components.settings.edge import EdgeSettings
+from components.settings.observability import ObservabilitySettings
+from components.settings.routing import RoutingSettings
+from components.settings.security import SecuritySettings
+
+
+class StackSettings(_Model):
+    """Everything a stack file configures, under the `hft-frontend:` namespace."""
+
+    environment: DnsLabel
+    namespace: DnsLabel
+    app: AppSettings
+    cluster: ClusterSettings = ClusterSettings()
+    security: SecuritySettings = SecuritySettings()
+    routing: RoutingSettings = RoutingSettings()
+    edge: EdgeSettings = EdgeSettings()
+    backup: BackupSettings = BackupSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    # The Sentry DSN carries the project's key: a Pulumi secret only.
+    sentry_dsn: SecretValue | None = None
+
+    @model_validator(mode="after")
+    def _origin_pulls_from_the_edge(self) -> Self:
+        # Validating Cloudflare's client certificate at the origin before the zone sends it would
+        # refuse Cloudflare too. Where another stack owns the zone, its stack file is the place to look.
+        lock, edge = self.routing.origin_lock, self.edge
+        if lock.authenticated_origin_pulls and edge.enabled and edge.owns_zone and not edge.authenticated_origin_pulls:
+            raise RuleError(
+                "routing.originLock.authenticatedOriginPulls",
+                True,
+                "the zone does not send Cloudflare's certificate: set edge.authenticatedOriginPulls: true first",
+            )
+        return self
