@@ -6,7 +6,7 @@ against the installed SDKs, so an SDK upgrade that moves or changes one fails th
 instead of somewhere downstream. `requirements.in` pins the SDK versions this module is tested with.
 
 Uses:
-- the program (components/settings.py): every config key of the stack, and which keys are secret.
+- the program (components/settings/loader.py): every config key of the stack, and which keys are secret.
   `pulumi.Config` reads one known key; nothing public lists them all (needed to refuse a typo'd key)
   or says whether a key was set with `--secret`.
 - the offline preview: the engine's wire format (secret, resource and unknown markers), running a
