@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 from components.k8s import quantity_value
@@ -22,6 +23,7 @@ from components.settings import (
     parse_settings,
     secret_fields,
 )
+from components.settings.loader import check_claims
 from offline_preview.engine import ProgramError, Rendering
 from tests.support.stacks import DELETE, MINIMAL_APP, Secret, from_stack_file, run_preview, stack_values, write_project
 
@@ -524,3 +526,32 @@ def test_the_stack_files_hold_no_plaintext_secret() -> None:
 
 def test_secret_marker_is_a_string() -> None:
     assert isinstance(Secret("x"), str)
+
+
+# --- one owner for each singleton ----------------------------------------------------------------
+
+
+def test_a_sibling_stack_owns_the_cluster_issuer_even_with_its_token_set_as_a_secret(tmp_path: Path) -> None:
+    # `pulumi config set --secret --path routing.tls.clusterIssuer.cloudflareApiToken` writes the leaf as
+    # `secure: <ciphertext>` (the stack files quoted in pulumi/pulumi#3911 and #11954); the sibling's claim
+    # must still be read, not dropped as an invalid value.
+    issuer = {"tls": {"clusterIssuer": {"create": True, "cloudflareApiToken": "t0ken"}}}
+    sibling = {"tls": {"clusterIssuer": {"create": True, "cloudflareApiToken": {"secure": "v1:AAAA"}}}}
+    config = {"hft-frontend:cluster": {"name": "hft-shared"}, "hft-frontend:routing": sibling}
+    (tmp_path / "Pulumi.production.yaml").write_text(yaml.safe_dump({"config": config}))
+    raw = {
+        "environment": "qa",
+        "namespace": "qa",
+        "app": MINIMAL_APP,
+        "cluster": {"name": "hft-shared"},
+        "routing": issuer,
+    }
+    settings = parse_settings(raw, frozenset({"routing"}))
+    with pytest.raises(SettingsError) as error:
+        check_claims(settings, "qa", tmp_path)
+    assert str(error.value).endswith(
+        "hft-frontend:routing.tls.clusterIssuer.create: cluster hft-shared: the ClusterIssuer letsencrypt-prod is "
+        "owned by the stack 'production' (Pulumi.production.yaml: routing.tls.clusterIssuer.create); exactly one "
+        "stack may own it"
+    )
+    check_claims(settings, "production", tmp_path)  # a stack's own file is no sibling
