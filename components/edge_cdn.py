@@ -115,7 +115,7 @@ class EdgeCDNArgs:
     settings: EdgeSettings
     hostnames: Sequence[str]  # this stack's public hosts: proxied records for each
     # Where the records point: the routing's address, or the stack's `edge.origin`; None when neither
-    # is known (the stack gets no records then, and the README says how to give one).
+    # is known (the stack gets no records then, and docs/edge.md says how to give one).
     origin: pulumi.Input[str | None] | None
     static_path: str
 
@@ -135,7 +135,7 @@ class EdgeCDN(pulumi.ComponentResource):
 
         if edge.owns_zone:
             child_name, child_opts = child("zone", protect=True)
-            # Created here, or adopted with `pulumi import` (README): never read with a resource `.get`.
+            # Created here, or adopted with `pulumi import` (docs/edge.md): never read with a resource `.get`.
             zone = cloudflare.Zone(
                 child_name,
                 account={"id": secret_input(edge.account_id)},

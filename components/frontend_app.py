@@ -89,7 +89,7 @@ def workload_profile(name: str, environment: str, app: AppSettings) -> WorkloadP
     )
 
 
-# checkov findings the Deployment accepts, each with its reason (README, "checkov suppressions").
+# checkov findings the Deployment accepts, each with its reason (docs/testing.md, "checkov suppressions").
 CHECKOV_SKIPS = {
     "CKV_K8S_35": "the Next.js server and next-auth read NEXTAUTH_SECRET and the signing key from the environment",
     "CKV_K8S_40": "UID 1001 is the image's own nextjs user (see the Dockerfile), which owns the app's files",

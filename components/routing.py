@@ -13,7 +13,7 @@
 The seed keyed its nginx rate limits on the peer address, which behind Cloudflare is Cloudflare's:
 per-client limits belong at the edge (EdgeCDN's rate limiting rules). ingress-nginx keeps the seed's
 per-client limits only because the controller restores the client address from Cloudflare's ranges
-(README, "Routing", the controller settings this mode needs).
+(docs/routing.md, the controller settings this mode needs).
 
 The spec builders are pure functions of the settings; the component turns them into resources.
 """
@@ -254,7 +254,7 @@ def websocket_idle_policy(
     implementation: str, route_name: str, routing: RoutingSettings
 ) -> tuple[str, str, dict[str, Any]] | None:
     """(apiVersion, kind, spec) of the implementation's own resource for the seed's WebSocket idle timeout,
-    or None where the implementation has none (Istio, Cilium: README)."""
+    or None where the implementation has none (Istio, Cilium: docs/routing.md)."""
     target = {"group": GATEWAY_API, "kind": "HTTPRoute", "name": route_name}
     idle = routing.websocket_idle_timeout
     if implementation == "envoy-gateway":

@@ -129,7 +129,7 @@ def schedule_spec(backup: BackupSettings, namespace: str, location: str) -> dict
         "useOwnerReferencesInBackup": False,
         "template": {
             "includedNamespaces": [namespace],
-            # Cluster-scoped objects are the program's to recreate (README, runbooks).
+            # Cluster-scoped objects are the program's to recreate (docs/runbooks.md).
             "includeClusterResources": False,
             "ttl": ttl(backup.retention_days),
             "storageLocation": location,

@@ -1,4 +1,4 @@
-"""`python -m offline_preview --stack production`: the offline preview (see README)."""
+"""`python -m offline_preview --stack production`: the offline preview (see docs/preview.md)."""
 
 from __future__ import annotations
 

@@ -877,7 +877,7 @@ def report_document(
     project: str,
     pending: Sequence[PendingResource] = (),
 ) -> dict[str, Any]:
-    """The report's JSON (format: README, "The policy report")."""
+    """The report's JSON (format: docs/audit.md, "The policy report")."""
     counts = Counter(v.enforcement_level for v in evaluation.violations)
     return {
         "reportFormat": REPORT_FORMAT,

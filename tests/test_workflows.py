@@ -1,6 +1,6 @@
 """The GitHub workflows (.github/workflows) and Dependabot's configuration: valid against GitHub's
 schemas (check-jsonschema's vendored copies), free of zizmor findings of medium severity or more
-(offline audits), and holding the properties the README promises: a fork-safe pull-request job with no
+(offline audits), and holding the properties docs/deploying.md promises: a fork-safe pull-request job with no
 secret and no write permission; the real preview only where OIDC and secrets exist; production after
 staging, the smoke test and an approval; OIDC and a never-cancelled concurrency group per stack for every
 job that touches a stack; every action pinned by commit SHA with its version; an image flow that opens

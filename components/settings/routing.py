@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from components.cloudflare_facts import CLOUDFLARE_RANGES
 from components.settings.base import CidrBlock, DnsLabel, HttpsUrl, RuleError, SecretValue, _Model
 
-# Gateway API implementations the program knows (README, "Routing"): which Extended features each
+# Gateway API implementations the program knows (docs/routing.md): which Extended features each
 # supports, its own policy resource for the WebSocket idle timeout, and where its proxies run.
 GatewayImplementation = Literal["envoy-gateway", "istio", "cilium", "nginx-gateway-fabric", "other"]
 # Where each implementation runs the proxies that connect to the app's pods, by default; None: in
@@ -19,7 +19,7 @@ PROXY_NAMESPACES: dict[str, str | None] = {
     "envoy-gateway": "envoy-gateway-system",  # the controller's namespace (its default deployment mode)
     "istio": None,  # a Deployment per Gateway, in the Gateway's namespace
     "nginx-gateway-fabric": None,  # 2.x: a data plane per Gateway, in the Gateway's namespace
-    "cilium": "kube-system",  # the per-node Envoy (see the README: match by namespace is not enough)
+    "cilium": "kube-system",  # the per-node Envoy (see docs/routing.md: match by namespace is not enough)
     "other": None,
 }
 
@@ -114,7 +114,7 @@ class HstsSettings(_Model):
 
 
 class OriginLockSettings(_Model):
-    """Only Cloudflare may reach the origin (README, "The origin only behind Cloudflare")."""
+    """Only Cloudflare may reach the origin (docs/routing.md, "The origin only behind Cloudflare")."""
 
     # Require Cloudflare's client certificate (Authenticated Origin Pulls). Turn the zone's
     # Authenticated Origin Pulls on first, or the origin refuses Cloudflare too.
