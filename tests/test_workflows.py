@@ -362,6 +362,13 @@ def test_the_rollback_is_dispatched_by_hand_and_runs_in_the_production_environme
     # The environment holds the approval, the deploy role's OIDC subject and the Cloudflare token.
     assert job["environment"]["name"] == "production"
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    # The input is validated first, by a job that can reach nothing but the repository, so a bad input fails
+    # before anyone is asked to approve.
+    validate = jobs("rollback.yml")["validate"]
+    assert job["needs"] == "validate"
+    assert validate["if"] == job["if"]
+    assert validate["permissions"] == {"contents": "read"}
+    assert "environment" not in validate
 
 
 def test_the_rollback_changes_the_production_stack_only() -> None:
@@ -376,8 +383,8 @@ def test_the_rollback_changes_the_production_stack_only() -> None:
         for step in job["steps"]:
             for stack in re.findall(r"--stack[ =](\S+)", step.get("run", "")):
                 assert stack == "production", (job_id, step.get("name"))
-    assert "--stack production" in _step(jobs("rollback.yml")["rollback"], "set")["run"]
-    assert "--stack production" in _step(jobs("rollback.yml")["record"], "set")["run"]
+    for job_id in ("validate", "rollback", "record"):
+        assert "--stack production" in _step(jobs("rollback.yml")[job_id], "set")["run"], job_id
 
 
 def test_the_rollback_gets_the_access_and_applies_the_policy_pack_as_the_production_deploy_does() -> None:
@@ -407,8 +414,7 @@ def test_the_rollback_waits_in_the_production_deploys_concurrency_group() -> Non
 
 
 def test_the_rollback_inputs_reach_the_tool_only_through_env() -> None:
-    job = jobs("rollback.yml")["rollback"]
-    validate = _step(job, "set")
+    validate = _step(jobs("rollback.yml")["validate"], "set")
     assert validate["env"] == {"IMAGE": "${{ inputs.image }}", "REF": "${{ inputs.ref }}"}
     assert '"--image=$IMAGE"' in validate["run"]
     assert '"--from-ref=$REF"' in validate["run"]
@@ -419,7 +425,11 @@ def test_the_rollback_inputs_reach_the_tool_only_through_env() -> None:
             if step is not validate:
                 assert "inputs." not in json.dumps(step), (job_id, step.get("name"))
         assert "inputs." not in json.dumps({k: v for k, v in other.items() if k != "steps"}), job_id
-    # The edit comes before the update that applies it.
+    # The update applies the validated value, set before it runs.
+    job = jobs("rollback.yml")["rollback"]
+    assert _step(job, "set")["env"] == {"IMAGE": "${{ needs.validate.outputs.image }}"}
+    assert jobs("rollback.yml")["validate"]["outputs"]["image"] == "${{ steps.set.outputs.image }}"
+    assert 'tools.set_image --image "$IMAGE"' in _step(job, "set")["run"]
     names = [s.get("id") or str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
     assert names.index("set") < names.index("pulumi/actions")
 
@@ -437,7 +447,7 @@ def test_the_rollback_smoke_tests_production() -> None:
 
 def test_the_rollback_opens_the_pull_request_that_records_it() -> None:
     record = jobs("rollback.yml")["record"]
-    assert set(record["needs"]) == {"rollback", "smoke-test"}
+    assert set(record["needs"]) == {"validate", "rollback", "smoke-test"}
     # Recorded whenever production was changed, whatever the smoke test said.
     assert "needs.rollback.result == 'success'" in record["if"]
     assert "!cancelled()" in record["if"]
@@ -454,7 +464,7 @@ def test_the_rollback_opens_the_pull_request_that_records_it() -> None:
 
 
 def _run_validate_step(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """The rollback's `set` step's script, run by bash in a git clone of the stack files and the tools."""
+    """The rollback's validation script, run by bash in a git clone of the stack files and the tools."""
     repo = tmp_path / "repo"
     repo.mkdir()
     for stack_file in PROJECT_DIR.glob("Pulumi.*.yaml"):
@@ -474,7 +484,7 @@ def _run_validate_step(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.
     subprocess.run([*git, "commit", "-q", "-am", "v1.1.0"], cwd=repo, check=True)
     output = tmp_path / "github-output"
     output.touch()
-    script = _step(jobs("rollback.yml")["rollback"], "set")["run"]
+    script = _step(jobs("rollback.yml")["validate"], "set")["run"]
     result = subprocess.run(
         ["bash", "-e", "-c", script],
         cwd=repo,
