@@ -1,5 +1,6 @@
-"""The workflows' tools: `tools/set_image.py` (the image-tag pull request's edit) and
-`tools/smoke_test.py` (the staging smoke test), against copies of the stack files and a local server."""
+"""The workflows' tools: `tools/set_image.py` (the image-tag pull request's edit, and the rollback's image
+from a git ref) and `tools/smoke_test.py` (the smoke test), against copies of the stack files, a local git
+repository and a local server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import contextlib
 import hashlib
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,6 +122,85 @@ def test_the_workflow_gets_validated_outputs(project: Path) -> None:
 def test_an_unknown_stack_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert set_image.main(["--image", "v2", "--stack", "qa", "--project-dir", str(project)]) == 1
     assert "no stack file for qa" in capsys.readouterr().err
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@pytest.fixture
+def history(project: Path) -> tuple[Path, str]:
+    """A repository whose stack files named v1.0.0, then (in the commit checked out) v1.1.0."""
+    _git(project, "init", "-q")
+    assert set_image.main(["--image", "v1.0.0", "--project-dir", str(project)]) == 0
+    _git(project, "add", ".")
+    _git(project, "commit", "-q", "-m", "v1.0.0")
+    old = _git(project, "rev-parse", "HEAD")
+    _git(project, "tag", "release-1.0")
+    assert set_image.main(["--image", "v1.1.0", "--project-dir", str(project)]) == 0
+    _git(project, "commit", "-q", "-am", "v1.1.0")
+    return project, old
+
+
+@pytest.mark.parametrize("ref", ["HEAD~1", "release-1.0", "old-commit"])
+def test_from_ref_sets_the_image_the_stack_file_had_there(history: tuple[Path, str], ref: str) -> None:
+    project, old = history
+    out = project / "github-output"
+    ref = old if ref == "old-commit" else ref
+    argv = ["--from-ref", ref, "--stack", "production", "--project-dir", str(project), "--github-output", str(out)]
+    assert set_image.main(argv) == 0
+    assert _image(project / "Pulumi.production.yaml") == f"{REPOSITORY}:v1.0.0"
+    assert _image(project / "Pulumi.staging.yaml") == f"{REPOSITORY}:v1.1.0"  # only the stack asked for
+    assert f"commit={old}" in out.read_text().splitlines()
+    assert f"image={REPOSITORY}:v1.0.0" in out.read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("ref", "why"),
+    [
+        ("--output=/tmp/x", "not a git ref"),  # never read as an option of git
+        ("no-such-branch", "no such commit"),
+        ("HEAD~1 HEAD", "not a git ref"),
+        ("", "not a git ref"),
+    ],
+)
+def test_a_bad_ref_is_refused_with_one_line_and_nothing_written(
+    history: tuple[Path, str], ref: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, _ = history
+    before = {p.name: p.read_text() for p in project.glob("Pulumi.*.yaml")}
+    # As the rollback workflow passes it: one word, so argparse never reads the value as an option.
+    assert set_image.main([f"--from-ref={ref}", "--stack", "production", "--project-dir", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
+    assert why in err
+    assert {p.name: p.read_text() for p in project.glob("Pulumi.*.yaml")} == before
+
+
+def test_an_image_at_a_ref_is_validated_like_a_given_one(
+    history: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, _ = history
+    production = project / "Pulumi.production.yaml"
+    production.write_text(production.read_text().replace(f"{REPOSITORY}:v1.1.0", "ghcr.io/other/frontend:v9"))
+    _git(project, "commit", "-q", "-am", "a foreign image")
+    production.write_text(production.read_text().replace("ghcr.io/other/frontend:v9", f"{REPOSITORY}:v1.1.0"))
+    assert set_image.main(["--from-ref", "HEAD", "--stack", "production", "--project-dir", str(project)]) == 1
+    assert "not of the repository the stacks deploy" in capsys.readouterr().err
+
+
+def test_image_and_ref_exclude_each_other(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        set_image.main(["--image", "v2", "--from-ref", "HEAD", "--project-dir", str(project)])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 # --- the smoke test ------------------------------------------------------------------------------

@@ -4,12 +4,15 @@ schemas (check-jsonschema's vendored copies), free of zizmor findings of medium 
 secret and no write permission; the real preview only where OIDC and secrets exist; production after
 staging, the smoke test and an approval; OIDC and a never-cancelled concurrency group per stack for every
 job that touches a stack; every action pinned by commit SHA with its version; an image flow that opens
-a pull request and never pastes its input into a script; a scheduled drift check."""
+a pull request and never pastes its input into a script; a scheduled drift check; a rollback of production
+alone, behind its approval and policy pack, that records itself in a pull request."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -64,7 +67,13 @@ def pulumi_steps(name: str, job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_there_are_the_workflows_the_readme_describes() -> None:
-    assert {p.name for p in WORKFLOWS} == {"pull-request.yml", "deploy.yml", "drift.yml", "image-tag.yml"}
+    assert {p.name for p in WORKFLOWS} == {
+        "pull-request.yml",
+        "deploy.yml",
+        "drift.yml",
+        "image-tag.yml",
+        "rollback.yml",
+    }
 
 
 # --- schemas and audits --------------------------------------------------------------------------
@@ -233,6 +242,7 @@ def test_every_deploy_and_drift_job_uses_oidc_and_a_never_cancelled_group_per_st
         ("deploy.yml", "staging"),
         ("deploy.yml", "production"),
         ("drift.yml", "drift"),
+        ("rollback.yml", "rollback"),
     }
     for name, job_id, job in found:
         assert job["permissions"] == {"contents": "read", "id-token": "write"}, (name, job_id)
@@ -332,6 +342,195 @@ def test_every_checkout_drops_its_credentials() -> None:
     for name, job_id, job in all_jobs():
         for step in steps_using(job, "actions/checkout"):
             assert step["with"]["persist-credentials"] is False, (name, job_id)
+
+
+# --- the rollback --------------------------------------------------------------------------------
+
+
+def _step(job: dict[str, Any], step_id: str) -> dict[str, Any]:
+    [step] = [s for s in job["steps"] if s.get("id") == step_id]
+    return step
+
+
+def test_the_rollback_is_dispatched_by_hand_and_runs_in_the_production_environment() -> None:
+    rollback = workflow("rollback.yml")
+    assert set(rollback["on"]) == {"workflow_dispatch"}
+    inputs = rollback["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"image", "ref"}
+    job = jobs("rollback.yml")["rollback"]
+    assert job["if"] == "github.ref == 'refs/heads/main'"
+    # The environment holds the approval, the deploy role's OIDC subject and the Cloudflare token.
+    assert job["environment"]["name"] == "production"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    # The input is validated first, by a job that can reach nothing but the repository, so a bad input fails
+    # before anyone is asked to approve.
+    validate = jobs("rollback.yml")["validate"]
+    assert job["needs"] == "validate"
+    assert validate["if"] == job["if"]
+    assert validate["permissions"] == {"contents": "read"}
+    assert "environment" not in validate
+
+
+def test_the_rollback_changes_the_production_stack_only() -> None:
+    stack_steps = [
+        (job_id, step) for job_id, job in jobs("rollback.yml").items() for step in pulumi_steps("rollback.yml", job)
+    ]
+    assert [(j, s["with"]["command"], s["with"]["stack-name"]) for j, s in stack_steps] == [
+        ("rollback", "up", "${{ vars.PULUMI_ORG }}/hft-frontend/production")
+    ]
+    # Every stack file the workflow's scripts edit or read is production's.
+    for job_id, job in jobs("rollback.yml").items():
+        for step in job["steps"]:
+            for stack in re.findall(r"--stack[ =](\S+)", step.get("run", "")):
+                assert stack == "production", (job_id, step.get("name"))
+    for job_id in ("validate", "rollback", "record"):
+        assert "--stack production" in _step(jobs("rollback.yml")[job_id], "set")["run"], job_id
+
+
+def test_the_rollback_gets_the_access_and_applies_the_policy_pack_as_the_production_deploy_does() -> None:
+    rollback, deploy = jobs("rollback.yml")["rollback"], jobs("deploy.yml")["production"]
+    for action in ("aws-actions/configure-aws-credentials", "pulumi/auth-actions"):
+        [mine], [theirs] = steps_using(rollback, action), steps_using(deploy, action)
+        assert {k: v for k, v in mine["with"].items() if k != "role-session-name"} == {
+            k: v for k, v in theirs["with"].items() if k != "role-session-name"
+        }, action
+    [kube] = [s for s in rollback["steps"] if "update-kubeconfig" in s.get("run", "")]
+    [deploy_kube] = [s for s in deploy["steps"] if "update-kubeconfig" in s.get("run", "")]
+    assert (kube["run"], kube["env"]) == (deploy_kube["run"], deploy_kube["env"])  # the cluster deploy.yml names
+    [mine] = pulumi_steps("rollback.yml", rollback)
+    [theirs] = pulumi_steps("deploy.yml", deploy)
+    assert mine["with"]["policyPacks"] == "policies"
+    policy = {k: v for k, v in mine["with"].items() if k.startswith("policyPack")}
+    assert policy == {k: v for k, v in theirs["with"].items() if k.startswith("policyPack")}
+    assert mine["with"]["pulumi-version"] == theirs["with"]["pulumi-version"]
+    assert mine["env"] == theirs["env"] == {"CLOUDFLARE_API_TOKEN": "${{ secrets.CLOUDFLARE_API_TOKEN }}"}
+
+
+def test_the_rollback_waits_in_the_production_deploys_concurrency_group() -> None:
+    rollback, deploy = jobs("rollback.yml")["rollback"], jobs("deploy.yml")["production"]
+    assert rollback["concurrency"] == deploy["concurrency"]
+    assert rollback["concurrency"]["cancel-in-progress"] is False
+    assert "concurrency" not in workflow("rollback.yml")  # a workflow-level group would not be the deploy's
+
+
+def test_the_rollback_inputs_reach_the_tool_only_through_env() -> None:
+    validate = _step(jobs("rollback.yml")["validate"], "set")
+    assert validate["env"] == {"IMAGE": "${{ inputs.image }}", "REF": "${{ inputs.ref }}"}
+    assert '"--image=$IMAGE"' in validate["run"]
+    assert '"--from-ref=$REF"' in validate["run"]
+    assert "tools.set_image" in validate["run"]
+    # No other place of the workflow reads an input.
+    for job_id, other in jobs("rollback.yml").items():
+        for step in other["steps"]:
+            if step is not validate:
+                assert "inputs." not in json.dumps(step), (job_id, step.get("name"))
+        assert "inputs." not in json.dumps({k: v for k, v in other.items() if k != "steps"}), job_id
+    # The update applies the validated value, set before it runs.
+    job = jobs("rollback.yml")["rollback"]
+    assert _step(job, "set")["env"] == {"IMAGE": "${{ needs.validate.outputs.image }}"}
+    assert jobs("rollback.yml")["validate"]["outputs"]["image"] == "${{ steps.set.outputs.image }}"
+    assert 'tools.set_image --image "$IMAGE"' in _step(job, "set")["run"]
+    names = [s.get("id") or str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
+    assert names.index("set") < names.index("pulumi/actions")
+
+
+def test_the_rollback_smoke_tests_production() -> None:
+    rollback, smoke = jobs("rollback.yml")["rollback"], jobs("rollback.yml")["smoke-test"]
+    assert "tools.smoke_test --stack production --print-host" in _step(rollback, "host")["run"]
+    assert rollback["outputs"]["host"] == "${{ steps.host.outputs.host }}"
+    assert smoke["needs"] == "rollback"
+    assert smoke["permissions"] == {"contents": "read"}
+    [check] = [s for s in smoke["steps"] if "run" in s]
+    assert 'tools/smoke_test.py --url "https://$HOST"' in check["run"]
+    assert check["env"]["HOST"] == "${{ needs.rollback.outputs.host }}"
+
+
+def test_the_rollback_opens_the_pull_request_that_records_it() -> None:
+    record = jobs("rollback.yml")["record"]
+    assert set(record["needs"]) == {"validate", "rollback", "smoke-test"}
+    # Recorded whenever production was changed, whatever the smoke test said.
+    assert "needs.rollback.result == 'success'" in record["if"]
+    assert "!cancelled()" in record["if"]
+    assert record["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert "environment" not in record  # no stack access, no secret
+    validate = _step(record, "set")
+    assert validate["env"] == {"IMAGE": "${{ needs.rollback.outputs.image }}"}  # the value the rollback applied
+    assert jobs("rollback.yml")["rollback"]["outputs"]["image"] == "${{ steps.set.outputs.image }}"
+    [create] = steps_using(record, "peter-evans/create-pull-request")
+    assert create["with"]["add-paths"] == "Pulumi.production.yaml"
+    body = create["with"]["body"]
+    assert "${{ steps.set.outputs.image }}" in body
+    assert "the next deploy from main re-applies" in body
+
+
+def _run_validate_step(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The rollback's validation script, run by bash in a git clone of the stack files and the tools."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for stack_file in PROJECT_DIR.glob("Pulumi.*.yaml"):
+        shutil.copy(stack_file, repo / stack_file.name)
+    for package in ("tools", "components"):
+        shutil.copytree(PROJECT_DIR / package, repo / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "Pulumi.staging.yaml", "Pulumi.production.yaml"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "stack files", "--no-verify"], cwd=repo, check=True)
+    subprocess.run([*git, "tag", "before"], cwd=repo, check=True)
+    for stack_file in repo.glob("Pulumi.*.yaml"):
+        text = stack_file.read_text()
+        stack_file.write_text(text.replace("frontend:v1.0.0", "frontend:v1.1.0"))
+    subprocess.run([*git, "commit", "-q", "-am", "v1.1.0"], cwd=repo, check=True)
+    output = tmp_path / "github-output"
+    output.touch()
+    script = _step(jobs("rollback.yml")["validate"], "set")["run"]
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=repo,
+        env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), **env},
+        capture_output=True,
+        text=True,
+    )
+    return result, repo
+
+
+def _app_image(path: Path) -> str:
+    return yaml.safe_load(path.read_text())["config"]["hft-frontend:app"]["image"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({"IMAGE": "v0.9.0", "REF": ""}, "v0.9.0"), ({"IMAGE": "", "REF": "before"}, "v1.0.0")],
+)
+def test_the_rollback_step_sets_production_alone_from_an_image_or_a_ref(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    result, repo = _run_validate_step(tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert _app_image(repo / "Pulumi.production.yaml").endswith(f"/frontend:{expected}")
+    assert _app_image(repo / "Pulumi.staging.yaml").endswith("/frontend:v1.1.0")
+    assert f"version={expected}" in (tmp_path / "github-output").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"IMAGE": "v0.9.0", "REF": "before"}, "exactly one of the inputs"),
+        ({"IMAGE": "", "REF": ""}, "exactly one of the inputs"),
+        ({"IMAGE": "latest", "REF": ""}, "the tag latest moves"),
+        ({"IMAGE": "", "REF": "--upload-pack=touch pwned"}, "not a git ref"),
+        ({"IMAGE": "-h", "REF": ""}, "not a tag, a sha256 digest or an image reference"),
+    ],
+)
+def test_the_rollback_step_refuses_bad_inputs_before_anything_changes(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    result, repo = _run_validate_step(tmp_path, env)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert _app_image(repo / "Pulumi.production.yaml").endswith("/frontend:v1.1.0")
+    assert not (repo / "pwned").exists()
 
 
 # --- Dependabot ----------------------------------------------------------------------------------

@@ -3,18 +3,22 @@
     python -m tools.set_image --image v1.4.2                      # a tag of the stack files' repository
     python -m tools.set_image --image sha256:<64 hex> --stack staging
     python -m tools.set_image --image ghcr.io/org/app/frontend:v1.4.2@sha256:<64 hex>
+    python -m tools.set_image --from-ref v1.4.1 --stack production   # the image the file had at a git ref
 
 The input is a tag, a digest, tag@digest, or a whole reference, which must name the repository the stack
 file already deploys (so a typo or a foreign image is refused, not proposed). The value is edited where
 it stands in the file, found through the YAML parser's own position marks, so comments, order and
 layout stay as they are; the result is parsed again and must differ from the original in `app.image`
-only. One line and exit 1 on bad input, with nothing written.
+only. With `--from-ref`, each stack file gets the `app.image` its own file held at that git commit, tag
+or branch (the rollback workflow's "return to this ref"), validated the same way. One line and exit 1
+on bad input, with nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,22 +104,52 @@ def set_image(path: Path, given: str) -> Edit:
     return Edit(path, node.value, reference.text, replaced)
 
 
-def _outputs(reference: ImageReference, stacks: list[str]) -> dict[str, str]:
+def resolve_ref(project_dir: Path, ref: str) -> str:
+    """The commit `ref` names in the project's git repository (a ref that looks like an option is refused)."""
+    if not ref or ref.startswith("-") or any(c.isspace() or ord(c) < 32 for c in ref):
+        raise ImageError(f"ref {ref!r}: not a git ref")
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise ImageError(f"ref {ref!r}: no such commit in this repository (a shallow clone has no history)")
+    return result.stdout.strip()
+
+
+def image_at(project_dir: Path, commit: str, stack: str) -> str:
+    """`app.image` as Pulumi.<stack>.yaml held it at `commit`."""
+    name = f"Pulumi.{stack}.yaml"
+    result = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=project_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ImageError(f"{name}: not in commit {commit[:12]}")
+    try:
+        return str(_image_node(yaml.compose(result.stdout), Path(name)).value)
+    except yaml.YAMLError:
+        raise ImageError(f"{name} at {commit[:12]}: not valid YAML") from None
+
+
+def _outputs(reference: ImageReference, stacks: list[str], commit: str | None) -> dict[str, str]:
     version = reference.version
     return {
         "image": reference.text,
         "version": version,
         "branch": "image/" + re.sub(r"[^A-Za-z0-9._-]", "-", version),
         "stacks": " ".join(stacks),
+        **({"commit": commit} if commit else {}),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="set_image", description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--image", required=True, help="a tag, sha256 digest, tag@digest or whole reference")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image", help="a tag, sha256 digest, tag@digest or whole reference")
+    source.add_argument("--from-ref", help="a git commit, tag or branch: the image each stack file had there")
     parser.add_argument("--stack", action="append", help="a stack whose file to edit (repeatable; default: all)")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR)
-    parser.add_argument("--github-output", type=Path, help="append image, version, branch and stacks here")
+    parser.add_argument("--github-output", type=Path, help="append image, version, branch, stacks (commit) here")
     args = parser.parse_args(argv)
 
     project_dir: Path = args.project_dir
@@ -125,7 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [s for s in stacks if s not in available]
         if unknown:
             raise ImageError(f"no stack file for {', '.join(unknown)} (stacks: {', '.join(available)})")
-        edits = [set_image(project_dir / f"Pulumi.{stack}.yaml", args.image) for stack in stacks]
+        commit = resolve_ref(project_dir, args.from_ref) if args.from_ref is not None else None
+        edits = [
+            set_image(
+                project_dir / f"Pulumi.{stack}.yaml",
+                args.image if commit is None else image_at(project_dir, commit, stack),
+            )
+            for stack in stacks
+        ]
     except ImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -135,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.github_output:
         reference = ImageReference.parse(edits[0].new)
         with args.github_output.open("a") as out:
-            out.writelines(f"{k}={v}\n" for k, v in _outputs(reference, stacks).items())
+            out.writelines(f"{k}={v}\n" for k, v in _outputs(reference, stacks, commit).items())
     return 0
 
 
