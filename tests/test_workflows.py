@@ -264,7 +264,7 @@ def test_every_assumed_role_is_the_one_its_environment_s_trust_policy_admits() -
     # role ARN from the variable of the role kind that trusts the job's own environment.
     kinds = {(kind.variable, environment(kind.name, stack)): kind for kind in ROLES.values() for stack in STACKS}
     found = list(assumed_roles())
-    assert {job for _, job, _, _ in found} == {"preview", "staging", "production", "drift"}
+    assert {job for _, job, _, _ in found} == {"preview", "staging", "staging-network-policies", "production", "drift"}
     for name, job_id, env, var in found:
         assert env is not None, f"{name} {job_id}: a role assumed outside an environment"
         assert (var, env) in kinds, f"{name} {job_id}: {var} in environment {env} is no role's"
@@ -370,10 +370,53 @@ def test_deploys_go_staging_then_smoke_test_then_production_behind_its_environme
     [check] = [s["run"] for s in smoke["steps"] if "run" in s]
     assert 'tools/smoke_test.py --url "https://$HOST"' in check
     assert [s["env"]["HOST"] for s in smoke["steps"] if "run" in s] == ["${{ needs.staging.outputs.host }}"]
-    assert set(production["needs"]) == {"staging", "smoke-test"}
+    assert set(production["needs"]) == {"staging", "smoke-test", "staging-network-policies"}
     assert production["environment"]["name"] == "production"
     assert [s["with"]["command"] for s in pulumi_steps("deploy.yml", production)] == ["up"]
     assert all(s["with"]["policyPacks"] == "policies" for s in pulumi_steps("deploy.yml", production))
+
+
+def test_each_stack_proves_its_network_policies_after_its_smoke_test() -> None:
+    deploy = jobs("deploy.yml")
+    staging, probe, production = deploy["staging"], deploy["staging-network-policies"], deploy["production"]
+    # staging: its own job, after the smoke test job, in the staging environment (its role, its cluster)
+    assert set(probe["needs"]) == {"staging", "smoke-test"}
+    assert probe["environment"] == "staging"
+    assert probe["permissions"] == {"contents": "read", "id-token": "write"}
+    [run] = [s for s in probe["steps"] if "netpol_probe" in s.get("run", "")]
+    assert run["env"] == {
+        "NAMESPACE": "${{ needs.staging.outputs.namespace }}",
+        "SERVICE": "${{ needs.staging.outputs.service }}",
+        "PORT": "${{ needs.staging.outputs.port }}",
+    }
+    # The staging job hands on the stack's outputs, as pulumi/actions sets them on its step.
+    [up] = pulumi_steps("deploy.yml", staging)
+    assert staging["outputs"]["namespace"] == f"${{{{ steps.{up['id']}.outputs.namespace }}}}"
+    assert staging["outputs"]["service"] == f"${{{{ steps.{up['id']}.outputs.serviceName }}}}"
+    assert staging["outputs"]["port"] == f"${{{{ steps.{up['id']}.outputs.servicePort }}}}"
+    # production: after its update, a smoke test of its host, then the probe, in that order
+    steps = production["steps"]
+    [up] = pulumi_steps("deploy.yml", production)
+    order = [
+        i
+        for i, s in enumerate(steps)
+        if s is up or "smoke_test.py" in s.get("run", "") or "netpol_probe" in s.get("run", "")
+    ]
+    assert [("up" if steps[i] is up else steps[i]["run"].split()[1]) for i in order] == [
+        "up",
+        "tools/smoke_test.py",
+        "tools/netpol_probe.py",
+    ]
+    assert steps[order[1]]["env"]["HOST"] == "${{ steps.host.outputs.host }}"
+    assert steps[order[2]]["env"]["SERVICE"] == f"${{{{ steps.{up['id']}.outputs.serviceName }}}}"
+    for step in (run, steps[order[2]]):
+        assert (
+            step["run"] == 'python3 tools/netpol_probe.py --namespace "$NAMESPACE" --service "$SERVICE" --port "$PORT"'
+        )
+    # the outputs the steps read are the program's stack outputs
+    main = (PROJECT_DIR / "__main__.py").read_text()
+    for output in ("namespace", "serviceName", "servicePort"):
+        assert f'pulumi.export("{output}",' in main
 
 
 def test_the_smoke_test_targets_the_staging_host_of_the_stack_file() -> None:
