@@ -538,6 +538,7 @@ def test_the_stack_exports_its_hostnames_and_the_origin_address(stack: str) -> N
 # kinds of Routes selected are determined using the Listener protocol"): the HTTP-family routes.
 DEFAULT_KINDS = {"HTTP": {"HTTPRoute", "GRPCRoute"}, "HTTPS": {"HTTPRoute", "GRPCRoute"}}
 ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
+GATEWAY_GROUP = "gateway.networking.k8s.io"
 
 
 def _label_selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -569,7 +570,6 @@ def listener_admits(listener: dict[str, Any], gateway_namespace: str, route_name
     return _label_selector_matches(namespaces.get("selector", {}), {"kubernetes.io/metadata.name": route_namespace})
 
 
-GATEWAY_GROUP = "gateway.networking.k8s.io"
 OTHER_NAMESPACES = ("default", "kube-system", "monitoring", "edge-gateways", "staging", "production", "attacker")
 
 
