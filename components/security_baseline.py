@@ -86,6 +86,9 @@ def default_deny_spec() -> NetworkPolicySpecArgsDict:
 
 def ingress_spec(workload: WorkloadProfile, from_namespaces: Sequence[str]) -> NetworkPolicySpecArgsDict:
     """The workload's ports, from the given namespaces only (routing, monitoring)."""
+    if not workload.ports:
+        # An empty `ports` list admits every port: a workload that serves none gets no ingress rule.
+        raise ValueError(f"workload {workload.name} serves no port: it needs no ingress policy")
     return {
         "pod_selector": {"match_labels": dict(workload.pod_labels)},
         "policy_types": ["Ingress"],
@@ -235,10 +238,12 @@ class SecurityBaseline(pulumi.ComponentResource):
             )
         ]
         for workload in args.workloads:
-            for direction, spec in (
-                ("ingress", ingress_spec(workload, args.ingress_namespaces)),
-                ("egress", egress_spec(workload, args.egress)),
-            ):
+            # A workload that serves no port (a Helm hook Job) gets no ingress policy: default deny
+            # keeps it closed. An ingress rule without ports would admit every port.
+            directions = [("egress", egress_spec(workload, args.egress))]
+            if workload.ports:
+                directions.insert(0, ("ingress", ingress_spec(workload, args.ingress_namespaces)))
+            for direction, spec in directions:
                 object_name = f"{workload.name}-{direction}"
                 child_name, child_opts = child(object_name, object_name)
                 policies.append(

@@ -18,18 +18,77 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes.rbac.v1 import PolicyRuleArgsDict
 
 from components import naming
 from components.k8s import AppIdentity, ImageReference, WorkloadProfile, metadata
 from components.security_baseline import Egress, SecurityBaseline, SecurityBaselineArgs
 from components.settings import BackupSettings
 
+# What the chart renders, read at its tag velero-12.1.0 (vmware-tanzu/helm-charts, commit
+# 73466ca986bbfe34dbd5c30bbf7d62d545d634a2, charts/velero/templates/):
+# - deployment.yaml: the server pod carries `name: velero`, app.kubernetes.io/name (the chart) and
+#   /instance (the release), plus `podLabels`; node-agent-daemonset.yaml the same name/instance pair.
+# - upgrade-crds/upgrade-crds.yaml: a pre-install/pre-upgrade/pre-rollback hook Job that runs the
+#   Velero image (`/velero install --crds-only --apply`) with the server's security contexts; its pod
+#   carries `kubectl.labels` and nothing else (empty by default), so default deny would cut it off
+#   from the API server, the hook would fail and `atomic` would roll the release back.
+# - cleanup-crds.yaml (`cleanUpCRDs`, off here): the kubectl image, pod labels `kubectl.labels`,
+#   container security context `kubectl.containerSecurityContext`.
+# - label-namespace/labelnamespace.yaml: a post-install hook whose pod carries no label at all; it
+#   renders only when `namespace.labels` is set, which these values never do.
+# - clusterrolebinding.yaml: binds the server's service account to `rbac.clusterAdministratorName`
+#   (`cluster-admin` by default) when `rbac.clusterAdministrator`; role.yaml: every verb in the
+#   release's own namespace.
+# The image pins (settings' defaults), checked against the upstream tags:
+# - velero v1.18.1 (the chart's appVersion and default image.tag): vmware-tanzu/velero tag v1.18.1 =
+#   commit 26ef8fa7df68dfa9ab8aa4669b8ac47340b0c510.
+# - velero-plugin-for-aws v1.14.0: its README's compatibility matrix pairs v1.14.x with Velero
+#   v1.18.x (release-1.14 at v1.14.0-rc.1, commit 673d828cb86dd868d181550fd4d226e696f9782f), and
+#   Velero's own upgrade-to-1.18 guide installs velero-plugin-for-aws:v1.14.0 (vmware-tanzu/velero
+#   site/content/docs/v1.18/upgrade-to-1.18.md, main at d30d389b56068eebd675d9953492183cb7b58a78).
+#   The snapshot of the plugin's repository available here ends before the v1.14.0 tag: its commit
+#   is not recorded here (docs/production-hardening.md, "Velero").
 VELERO_API_VERSION = "velero.io/v1"
 METRICS_PORT = 8085  # the Velero server's --metrics-address
 RELEASE = "velero"  # the Helm release; the chart names its objects and labels after it
-# The chart's labels on the Velero pods (app.kubernetes.io/name: the chart, instance: the release).
+# The chart's labels on the Velero server pod (app.kubernetes.io/name: the chart, instance: the release).
 POD_LABELS = {"app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": RELEASE}
+# The labels the chart's hook Jobs get through `kubectl.labels`: a name of their own, so neither the
+# server's policies nor its metrics Service (selector: name, app.kubernetes.io/name and /instance)
+# select them.
+HOOK_POD_LABELS = {"app.kubernetes.io/name": "velero-chart-hook", "app.kubernetes.io/instance": RELEASE}
 RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+# The server's cluster-wide permissions instead of `cluster-admin`: the ClusterRole Velero documents for
+# restrictive RBAC ("Run Velero more securely with restrictive RBAC settings", site/content/docs/v1.18/
+# rbac.md): every verb on PersistentVolumes and Namespaces (a restore creates the namespace), `list` on
+# every resource (a backup reads them all: "If you just enable list permissions for the resources you
+# want to back up and restore, it's possible that backup or restore end with failure"), and `get` on
+# CRDs (a backup carries its custom resources' CRDs).
+CLUSTER_ROLE = "velero-server"
+CLUSTER_RULES: list[PolicyRuleArgsDict] = [
+    {"api_groups": [""], "resources": ["persistentvolumes", "namespaces"], "verbs": ["*"]},
+    {"api_groups": ["*"], "resources": ["*"], "verbs": ["list"]},
+    {"api_groups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get"]},
+]
+# In the namespace it backs up, what a restore does there ("You can add more permissions into the Role
+# setting according to the need"): read and create or patch any object, never delete one, and not
+# `bind`, `escalate` or `impersonate`.
+RESTORE_ROLE = "velero-restore"
+RESTORE_RULES: list[PolicyRuleArgsDict] = [
+    {"api_groups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch", "create", "update", "patch"]}
+]
+# checkov's findings on these roles are what Velero's RBAC model is (docs/production-hardening.md,
+# "Velero"): a backup lists every kind, a restore creates any of them in the namespace.
+CHECKOV_SKIP_WILDCARD = (
+    "CKV_K8S_49",
+    "Velero lists every resource to back it up and restores any kind: Velero's documented ClusterRole",
+)
+CHECKOV_SKIPS_RESTORE = (
+    ("CKV2_K8S_2", "a restore recreates any object of the namespace, Pods included (create on all resources)"),
+    ("CKV2_K8S_4", "a restore patches any object of the namespace, Services included (patch on all resources)"),
+    ("CKV2_K8S_5", "Velero backs up and restores the namespace's Secrets (encrypted with the bucket's KMS key)"),
+)
 
 
 def _restricted_container() -> dict[str, Any]:
@@ -72,6 +131,18 @@ def chart_values(
         "upgradeCRDs": True,
         "upgradeJobResources": RESOURCES,
         "cleanUpCRDs": False,
+        # The hook Jobs' pods (upgrade-crds; cleanup-crds if ever on) carry only these labels: the
+        # namespace's hook egress policy selects them, or default deny cuts them off the API server.
+        "kubectl": {
+            "labels": dict(HOOK_POD_LABELS),
+            "containerSecurityContext": _restricted_container(),
+            "resources": RESOURCES,
+        },
+        # The label-namespace hook's pod can carry no label at all: never render it (the baseline
+        # labels the namespace).
+        "namespace": {"labels": {}},
+        # The server's ClusterRoleBinding names the program's narrower ClusterRole, not cluster-admin.
+        "rbac": {"create": True, "clusterAdministrator": True, "clusterAdministratorName": CLUSTER_ROLE},
         "backupsEnabled": False,  # no BackupStorageLocation of the chart's
         "snapshotsEnabled": False,  # no volume snapshots: the app has no persistent volumes
         "deployNodeAgent": False,
@@ -92,18 +163,35 @@ def chart_values(
     }
 
 
-def workload_profile(backup: BackupSettings) -> WorkloadProfile:
-    """Velero in its namespace: one server pod, one more during a rollout, and the CRD upgrade job."""
-    return WorkloadProfile(
+def workload_profiles(backup: BackupSettings) -> list[WorkloadProfile]:
+    """Velero in its namespace: the server (one pod, one more during a rollout), scraped on its metrics
+    port; and the chart's hook Jobs (one pod at a time), which serve nothing and only call the API server.
+    Both reach DNS and HTTPS (the API server, S3, STS and KMS) and nothing else."""
+    server = WorkloadProfile(
         name="velero",
         pod_labels=POD_LABELS,
         ports=(METRICS_PORT,),
-        peak_pods=3,
+        peak_pods=2,
         pod_requests=RESOURCES["requests"],
         pod_limits=RESOURCES["limits"],
         load_balancers=0,
         service_account=backup.velero.service_account,
     )
+    hooks = WorkloadProfile(
+        name="velero-chart-hooks",
+        pod_labels=HOOK_POD_LABELS,
+        ports=(),
+        peak_pods=1,
+        pod_requests=RESOURCES["requests"],
+        pod_limits=RESOURCES["limits"],
+        load_balancers=0,
+        service_account=f"{backup.velero.service_account}-upgrade-crds",
+    )
+    return [server, hooks]
+
+
+def checkov_skips(*skips: tuple[str, str]) -> dict[str, str]:
+    return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(skips, 1)}
 
 
 def ttl(days: int) -> str:
@@ -171,13 +259,20 @@ class Velero(pulumi.ComponentResource):
                     namespace=velero.namespace,
                     environment=args.app.environment,
                     pod_security_version=args.pod_security_version,
-                    workloads=[workload_profile(backup)],
+                    workloads=workload_profiles(backup),
                     ingress_namespaces=[args.monitoring_namespace],  # Prometheus scrapes the metrics port
                     egress=args.egress,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            child_name, child_opts = naming.child(self, name, "release", depends_on=[guard])
+            child_name, child_opts = naming.child(self, name, "cluster-role")
+            cluster_role = k8s.rbac.v1.ClusterRole(
+                child_name,
+                metadata=metadata(CLUSTER_ROLE, None, labels, checkov_skips(CHECKOV_SKIP_WILDCARD)),
+                rules=CLUSTER_RULES,
+                opts=child_opts,
+            )
+            child_name, child_opts = naming.child(self, name, "release", depends_on=[guard, cluster_role])
             release = k8s.helm.v3.Release(
                 child_name,
                 name=RELEASE,
@@ -191,6 +286,24 @@ class Velero(pulumi.ComponentResource):
                 opts=child_opts,
             )
             installed.append(release)
+
+        # Restores into the app's namespace, by the installation's service account (this stack's or
+        # the one the owning stack installed).
+        child_name, child_opts = naming.child(self, name, "restore-role")
+        restore_role = k8s.rbac.v1.Role(
+            child_name,
+            metadata=metadata(RESTORE_ROLE, args.namespace, labels, checkov_skips(CHECKOV_SKIP_WILDCARD)),
+            rules=RESTORE_RULES,
+            opts=child_opts,
+        )
+        child_name, child_opts = naming.child(self, name, "restore-rolebinding")
+        k8s.rbac.v1.RoleBinding(
+            child_name,
+            metadata=metadata(RESTORE_ROLE, args.namespace, labels, checkov_skips(*CHECKOV_SKIPS_RESTORE)),
+            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": restore_role.metadata.name},
+            subjects=[{"kind": "ServiceAccount", "name": velero.service_account, "namespace": velero.namespace}],
+            opts=child_opts,
+        )
 
         location = args.app.instance
         self.schedule_name = f"{args.app.instance}-daily"

@@ -1,6 +1,7 @@
 """Traffic into the cluster: no object carries a configuration snippet, an Ingress serves its hosts
-over TLS only, a Gateway's plain-HTTP listener only redirects to HTTPS, and a LoadBalancer Service
-(which bypasses the ingress layer: its TLS, WAF and rate limits) is flagged for review."""
+over TLS only, a Gateway's plain-HTTP listener only redirects to HTTPS, no Gateway listener admits
+routes from every namespace, and a LoadBalancer Service (which bypasses the ingress layer: its TLS, WAF
+and rate limits) is flagged for review."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies.common import get, items, known, kubernetes_kind, resource_policy, show, stack_policy
+from policies.common import NotChecked, get, items, known, kubernetes_kind, resource_policy, show, stack_policy
 
 INGRESS_GROUPS = frozenset({"networking.k8s.io", "extensions"})
 INGRESS_NGINX = "nginx.ingress.kubernetes.io"
@@ -95,18 +96,30 @@ def _redirects_to_https(rule: Any) -> bool:
     return any(get(f, "requestRedirect", "scheme") == "https" for f in redirects)
 
 
-def check_plain_http_listeners(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
-    """An HTTPRoute attached to a Gateway's plain-HTTP listener (of this stack) may only redirect to HTTPS."""
+def check_plain_http_listeners(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
+    """An HTTPRoute attached to a Gateway's plain-HTTP listener (of this stack) may only redirect to HTTPS.
+
+    Matching a route to a Gateway reads names another resource may compute (a namespace's name, a
+    generated Gateway name), unknown during a preview. An unknown there must not read as "another
+    stack's Gateway" (a pass): the Gateway, or the route, is reported not checked instead."""
     plain: dict[tuple[Any, Any], set[Any]] = {}
+    unresolved: list[str] = []  # Gateways of this stack whose name or plain-HTTP listeners are not known
     for gateway in args.resources:
         if _gateway_api_kind(gateway) != "Gateway":
             continue
         key = (known(gateway.props, "metadata", "namespace"), known(gateway.props, "metadata", "name"))
-        plain[key] = {
-            known(listener, "name")
-            for listener in items(gateway.props, "spec", "listeners")
-            if known(listener, "protocol") == "HTTP"
-        }
+        listeners = items(gateway.props, "spec", "listeners")
+        names = [known(listener, "name") for listener in listeners]
+        protocols = [known(listener, "protocol") for listener in listeners]
+        if None in key or None in names or None in protocols:
+            unresolved.append(gateway.urn)
+            yield NotChecked(
+                f"Gateway {show(gateway.name)}: its namespace, name or listeners are not known yet, so the routes "
+                "attached to its plain-HTTP listeners cannot be told",
+                gateway.urn,
+            )
+            continue
+        plain[key] = {name for name, protocol in zip(names, protocols, strict=True) if protocol == "HTTP"}
     for route in args.resources:
         if _gateway_api_kind(route) != "HTTPRoute":
             continue
@@ -115,7 +128,19 @@ def check_plain_http_listeners(args: StackValidationArgs) -> Iterator[tuple[str,
         for parent in items(route.props, "spec", "parentRefs"):
             if (get(parent, "group") or GATEWAY_API) != GATEWAY_API or (get(parent, "kind") or "Gateway") != "Gateway":
                 continue
-            listeners = plain.get((get(parent, "namespace") or namespace, get(parent, "name")))
+            parent_key = (get(parent, "namespace") or namespace, get(parent, "name"))
+            listeners = plain.get(parent_key)
+            if listeners is None and unresolved and None not in parent_key:
+                # Possibly one of this stack's Gateways whose name is not known yet.
+                yield NotChecked(
+                    f"HTTPRoute {name}: its parent Gateway {show(parent_key[1])} may be one of this stack's whose "
+                    "name or listeners are not known yet",
+                    route.urn,
+                )
+                continue
+            if parent_key[0] is None:
+                yield NotChecked(f"HTTPRoute {name}: its namespace is not known yet", route.urn)
+                continue
             if not listeners:
                 continue  # a Gateway of another stack, or one with no plain-HTTP listener
             section = get(parent, "sectionName")
@@ -131,6 +156,31 @@ def check_plain_http_listeners(args: StackValidationArgs) -> Iterator[tuple[str,
                         "to the HTTPS listeners (parentRefs sectionName), and leave plain HTTP one rule: a "
                         "RequestRedirect with scheme https and statusCode 301.",
                     )
+
+
+def _selects_every_namespace(selector: Any) -> bool:
+    """A label selector with neither matchLabels nor matchExpressions matches every namespace."""
+    return not items(selector, "matchExpressions") and not get(selector, "matchLabels")
+
+
+def check_gateway_allowed_routes(args: ResourceValidationArgs) -> Iterator[str]:
+    """No listener lets routes attach from every namespace: any namespace's HTTPRoute could then take a
+    host (and its certificate) of the Gateway. Unset, `from` is Same (the Gateway API default)."""
+    if _gateway_api_type(args.resource_type) != "Gateway":
+        return
+    gateway = show(get(args.props, "metadata", "name"))
+    for index, listener in enumerate(items(args.props, "spec", "listeners")):
+        namespaces = get(listener, "allowedRoutes", "namespaces")
+        source = get(namespaces, "from")
+        subject = f"Gateway {gateway}: listener {show(get(listener, 'name'))} (spec.listeners[{index}])"
+        fix = (
+            "Set allowedRoutes.namespaces to from: Same (the routes in the Gateway's namespace), or from: Selector "
+            "with a selector naming the app's namespace (kubernetes.io/metadata.name)."
+        )
+        if source == "All":
+            yield f"{subject} admits routes from every namespace (allowedRoutes.namespaces.from: All). {fix}"
+        elif source == "Selector" and _selects_every_namespace(get(namespaces, "selector")):
+            yield f"{subject} admits routes from every namespace (from: Selector with an empty selector). {fix}"
 
 
 def check_load_balancer_service(args: ResourceValidationArgs) -> Iterator[str]:
@@ -169,6 +219,14 @@ POLICIES: list[Policy] = [
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
         resource_types=lambda resource_type: _gateway_api_type(resource_type) in {"Gateway", "HTTPRoute"},
+    ),
+    resource_policy(
+        "gateway-routes-not-from-all-namespaces",
+        "Gateway listeners admit routes only from named namespaces (allowedRoutes.namespaces.from is not All).",
+        check_gateway_allowed_routes,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+        resource_types=lambda resource_type: _gateway_api_type(resource_type) == "Gateway",
     ),
     resource_policy(
         "service-load-balancer-review",

@@ -13,14 +13,16 @@ import pytest
 
 from components.backup_store import trust_policy, velero_policy
 from components.settings import BackupSettings
-from components.velero import POD_LABELS, chart_values
+from components.velero import CLUSTER_ROLE, HOOK_POD_LABELS, POD_LABELS, chart_values
 from offline_preview.engine import ProgramError, Registration, Rendering
 from offline_preview.policy_eval import Violation, evaluate_rendering
 from offline_preview.render import stack_export
 from tests.support.crd_schemas import problems
 from tests.support.iam import findings, trust_policy_findings
+from tests.support.network_policies import allowed
 from tests.support.policies import evaluate
 from tests.support.stacks import find, from_stack_file, manifests, render
+from tests.support.velero_chart import cluster_role_binding, pod_labels
 
 STACK = "production"
 OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -385,9 +387,120 @@ def test_veleros_namespace_is_under_the_apps_baseline() -> None:
         for p in objects
         if p["kind"] == "NetworkPolicy" and p["metadata"]["namespace"] == "velero"
     }
-    assert set(policies) == {"default-deny-all", "velero-ingress", "velero-egress"}
+    assert set(policies) == {"default-deny-all", "velero-ingress", "velero-egress", "velero-chart-hooks-egress"}
     assert policies["velero-ingress"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8085}]
-    assert find(objects, "ResourceQuota", "velero-baseline-quota")["metadata"]["namespace"] == "velero"
+    quota = find(objects, "ResourceQuota", "velero-baseline-quota")
+    assert quota["metadata"]["namespace"] == "velero"
+    assert quota["spec"]["hard"]["pods"] == "3"  # the server, one more during a rollout, one hook Job
+
+
+# --- what the chart runs under the baseline's policies ------------------------------------------------------
+
+# An EKS API server endpoint (its ENIs are in the cluster's VPC; the `kubernetes` Service forwards to them on
+# 443), an S3/STS/KMS endpoint address, the instance metadata endpoint, and a database in the VPC.
+API_SERVER, AWS_ENDPOINT, METADATA, DATABASE = "10.0.12.34", "52.216.8.1", "169.254.169.254", "10.0.40.5"
+
+
+def velero_namespace_objects(values_overrides: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict]:
+    objects = [o for o in manifests(STACK) if o["metadata"].get("namespace") == "velero"]
+    values = copy.deepcopy(release().inputs["values"]) | (values_overrides or {})
+    return objects, pod_labels(values)
+
+
+# Every pod the chart can run with these values, and with the node agent and the CRD cleanup turned on.
+@pytest.mark.parametrize("overrides", [{}, {"deployNodeAgent": True, "cleanUpCRDs": True}], ids=["as-set", "all-on"])
+def test_every_pod_the_chart_runs_reaches_dns_and_https_and_nothing_else(overrides: dict[str, Any]) -> None:
+    objects, pods = velero_namespace_objects(overrides)
+    assert set(pods) == {"server", "upgrade-crds"} | ({"node-agent", "cleanup-crds"} if overrides else set())
+    for pod, labels in pods.items():
+        egress = [
+            o["metadata"]["name"]
+            for o in objects
+            if o["kind"] == "NetworkPolicy"
+            and o["spec"]["podSelector"]
+            and all(labels.get(k) == v for k, v in o["spec"]["podSelector"]["matchLabels"].items())
+            and "Egress" in o["spec"]["policyTypes"]
+        ]
+        assert egress, f"{pod}: no egress policy selects {labels}: default deny cuts it off the API server"
+        for protocol in ("UDP", "TCP"):
+            assert allowed(objects, "Egress", labels, 53, protocol, namespace="kube-system"), (pod, protocol)
+        assert allowed(objects, "Egress", labels, 443, ip=API_SERVER), pod
+        assert allowed(objects, "Egress", labels, 443, ip=AWS_ENDPOINT), pod
+        assert not allowed(objects, "Egress", labels, 443, ip=METADATA), pod
+        assert not allowed(objects, "Egress", labels, 80, ip=METADATA), pod
+        assert not allowed(objects, "Egress", labels, 80, ip=AWS_ENDPOINT), pod
+        assert not allowed(objects, "Egress", labels, 5432, ip=DATABASE), pod
+        assert not allowed(objects, "Egress", labels, 53, "UDP", namespace="production"), pod
+        assert not allowed(objects, "Egress", labels, 3000, namespace="production"), pod
+
+
+def test_only_the_server_takes_traffic_and_only_its_metrics_from_monitoring() -> None:
+    objects, pods = velero_namespace_objects({"deployNodeAgent": True, "cleanUpCRDs": True})
+    assert allowed(objects, "Ingress", pods["server"], 8085, namespace="monitoring")
+    assert not allowed(objects, "Ingress", pods["server"], 8085, namespace="production")
+    assert not allowed(objects, "Ingress", pods["server"], 9090, namespace="monitoring")
+    for hook in ("upgrade-crds", "cleanup-crds"):
+        assert pods[hook] == HOOK_POD_LABELS
+        for port in (8085, 443, 80):
+            assert not allowed(objects, "Ingress", pods[hook], port, namespace="monitoring"), (hook, port)
+
+
+def test_the_hooks_are_not_the_servers_metrics_endpoints() -> None:
+    # The chart's Service (templates/service.yaml) selects name, app.kubernetes.io/name and /instance.
+    selector = {"name": "velero", "app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": "velero"}
+    _, pods = velero_namespace_objects({"cleanUpCRDs": True})
+    assert all(pods["server"].get(k) == v for k, v in selector.items())
+    for hook in ("upgrade-crds", "cleanup-crds"):
+        assert not all(pods[hook].get(k) == v for k, v in selector.items()), hook
+
+
+def test_the_chart_renders_no_pod_that_can_carry_no_label() -> None:
+    values = release().inputs["values"]
+    assert values["namespace"] == {"labels": {}}  # labelnamespace.yaml's pod would have no labels at all
+    assert "label-namespace" not in pod_labels(values)
+    assert "label-namespace" in pod_labels(values | {"namespace": {"labels": {"x": "y"}}})  # the mirror can see it
+
+
+def test_the_hook_pods_pass_the_restricted_profile_too() -> None:
+    values = release().inputs["values"]
+    # upgrade-crds runs the Velero image with the server's contexts; cleanup-crds, the kubectl container's.
+    assert values["kubectl"]["containerSecurityContext"] == values["containerSecurityContext"]
+    assert pss_violations(values | {"initContainers": []}) == []
+
+
+# --- RBAC: what Velero documents, not cluster-admin -----------------------------------------------------------
+
+
+def test_the_server_is_bound_to_veleros_documented_cluster_role_not_cluster_admin() -> None:
+    values = release().inputs["values"]
+    assert cluster_role_binding(values) == CLUSTER_ROLE
+    assert cluster_role_binding({}) == "cluster-admin"  # the chart's default, which these values replace
+    role = find(manifests(STACK), "ClusterRole", CLUSTER_ROLE)
+    # Velero's site/content/docs/v1.18/rbac.md, "velero-clusterrole", rule for rule.
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["persistentvolumes", "namespaces"], "verbs": ["*"]},
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["list"]},
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get"]},
+    ]
+    cluster_role = registration("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+    assert cluster_role.urn in release().dependencies  # the role exists before the binding names it
+
+
+def test_restores_into_the_apps_namespace_create_and_patch_but_never_delete_or_escalate() -> None:
+    objects = manifests(STACK)
+    role = find(objects, "Role", "velero-restore")
+    assert role["metadata"]["namespace"] == "production"
+    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
+    assert {"get", "list", "create", "patch"} <= verbs
+    assert not verbs & {"*", "delete", "deletecollection", "bind", "escalate", "impersonate"}
+    binding = find(objects, "RoleBinding", "velero-restore")
+    assert binding["metadata"]["namespace"] == "production"
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "velero-restore"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "velero", "namespace": "velero"}]
+    # No Role or binding of the program's grants anything in the Velero namespace or cluster-wide but this.
+    assert [o["metadata"]["name"] for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")] == [
+        CLUSTER_ROLE
+    ]
 
 
 def test_veleros_egress_follows_the_stacks_dns_https_and_denied_blocks() -> None:

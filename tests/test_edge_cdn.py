@@ -131,6 +131,28 @@ def test_the_last_matching_cache_rule_wins_so_the_api_bypass_comes_last() -> Non
     assert winner["actionParameters"] == {"cache": False}
 
 
+@pytest.mark.parametrize("phase", ["http_request_cache_settings", "http_ratelimit"])
+def test_every_edge_rule_is_rendered_enabled(phase: str) -> None:
+    # A disabled rule is kept but never runs: the API bypass would cache the API, a rate limit would limit
+    # nothing. Each rule says enabled: true itself, not through a default.
+    rules = ruleset(render("production"), phase).inputs["rules"]
+    assert rules
+    assert [rule.get("enabled") for rule in rules] == [True] * len(rules), [rule["ref"] for rule in rules]
+
+
+def test_only_enabled_cache_rules_decide_so_a_disabled_bypass_would_cache_the_api() -> None:
+    rules = ruleset(render("production"), "http_request_cache_settings").inputs["rules"]
+
+    def decision(rules: list[dict[str, Any]], request: Request) -> dict[str, Any] | None:
+        applied = [r for r in rules if r.get("enabled") is True and matches(r["expression"], request)]
+        return applied[-1]["actionParameters"] if applied else None
+
+    assert decision(rules, Request("/api/x")) == {"cache": False}
+    disabled = copy.deepcopy(rules)
+    disabled[-1]["enabled"] = False
+    assert decision(disabled, Request("/api/x")) is None  # the API would fall to Cloudflare's default caching
+
+
 # --- rate limiting rules -----------------------------------------------------------------------------------
 
 

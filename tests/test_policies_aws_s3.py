@@ -88,13 +88,14 @@ class BackupBucket:
 
 
 def block_public_access(bucket: pulumi.Input[str], flags: dict[str, bool]) -> None:
+    """A BucketPublicAccessBlock with the flags given; a flag left out of `flags` is not set at all."""
     BucketPublicAccessBlock(
         "backups-public-access",
         bucket=bucket,
-        block_public_acls=flags["block_public_acls"],
-        block_public_policy=flags["block_public_policy"],
-        ignore_public_acls=flags["ignore_public_acls"],
-        restrict_public_buckets=flags["restrict_public_buckets"],
+        block_public_acls=flags.get("block_public_acls"),
+        block_public_policy=flags.get("block_public_policy"),
+        ignore_public_acls=flags.get("ignore_public_acls"),
+        restrict_public_buckets=flags.get("restrict_public_buckets"),
     )
 
 
@@ -157,6 +158,21 @@ def test_public_access_not_fully_blocked_fails(pulumi_mocks: RecordingMonitor, f
         s3_violations(render_bucket(pulumi_mocks, BackupBucket(public_access={**ALL_BLOCKED, flag: False}))),
         "s3-public-access-blocked",
     )
+    assert f'BucketPublicAccessBlock "backups-public-access" leaves {camel} unset or false' in violation.message
+
+
+@pytest.mark.parametrize(
+    "flag", ["block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"]
+)
+def test_public_access_with_a_flag_left_out_fails(pulumi_mocks: RecordingMonitor, flag: str) -> None:
+    # Left out, the provider applies its default (false): the flag is open as surely as one set false.
+    camel = "".join(word.capitalize() if i else word for i, word in enumerate(flag.split("_")))
+    flags = {name: value for name, value in ALL_BLOCKED.items() if name != flag}
+    rendering = render_bucket(pulumi_mocks, BackupBucket(public_access=flags))
+    (block,) = rendering.by_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert camel not in block.inputs
+    assert camel not in block.outputs
+    violation = only(s3_violations(rendering), "s3-public-access-blocked")
     assert f'BucketPublicAccessBlock "backups-public-access" leaves {camel} unset or false' in violation.message
 
 

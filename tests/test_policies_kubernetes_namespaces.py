@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from offline_preview.engine import Registration, Rendering
+from offline_preview.engine import UNKNOWN, Registration, Rendering
 from offline_preview.policy_eval import evaluate_export
 from offline_preview.render import stack_export
 from tests.support.policies import STACK, evaluate, fired, messages, rendered
@@ -110,3 +110,24 @@ def test_an_object_without_a_namespace_lands_in_its_providers_namespace() -> Non
     del config_map.inputs["metadata"]["namespace"]
     assert fired(evaluate_export(_export_with_provider_namespace(config_map, STACK)), "no-default-namespace") == []
     assert fired(evaluate_export(_export_with_provider_namespace(config_map, "default")), "no-default-namespace")
+
+
+# Values another resource computes are unknown during a preview: the namespace a Namespace resource
+# names, the provider's namespace from a config another resource outputs. Neither may read as a pass.
+
+
+def test_a_namespace_computed_by_another_resource_is_not_checked_rather_than_passed() -> None:
+    config_map = rendered("kubernetes:core/v1:ConfigMap", "hft-frontend-config")
+    config_map.inputs["metadata"]["namespace"] = UNKNOWN  # the Namespace's output, before it exists
+    violations = fired(evaluate(config_map), "no-default-namespace")
+    assert [v.enforcement_level for v in violations] == ["advisory"]
+    assert "can't run policy 'no-default-namespace'" in violations[0].message
+
+
+def test_a_provider_namespace_that_is_not_known_fails_closed_in_an_audit() -> None:
+    config_map = rendered("kubernetes:core/v1:ConfigMap", "hft-frontend-config")
+    del config_map.inputs["metadata"]["namespace"]
+    violations = fired(evaluate_export(_export_with_provider_namespace(config_map, UNKNOWN)), "no-default-namespace")
+    assert [v.enforcement_level for v in violations] == ["mandatory"]
+    assert "unknown value at .namespace" in violations[0].message
+    assert "the audit fails closed" in violations[0].message

@@ -10,8 +10,10 @@ from __future__ import annotations
 import pulumi_kubernetes as k8s
 import pytest
 
-from offline_preview.engine import RecordingMonitor, Registration
-from tests.support.policies import evaluate, fired, messages, program_under_mocks, rendered
+from offline_preview.engine import UNKNOWN, RecordingMonitor, Registration, Rendering
+from offline_preview.policy_eval import evaluate_rendering_in_full
+from tests.support.policies import STACK, evaluate, fired, messages, program_under_mocks, rendered
+from tests.support.stacks import PROJECT
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 
@@ -169,3 +171,109 @@ def test_a_redirect_that_keeps_http_fails() -> None:
     gateway, redirect = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-redirect-route")
     redirect.inputs["spec"]["rules"][0]["filters"][0]["requestRedirect"]["scheme"] = "http"
     assert fired(evaluate(gateway, redirect), "gateway-plain-http-redirects-only")
+
+
+# An unknown name (computed by another resource: the Namespace's name, a generated one) must leave the
+# Gateway and its routes "not checked", never read as "another stack's Gateway", which would pass.
+def _unknown(registration: Registration, *path: str) -> None:
+    for properties in (registration.inputs, registration.outputs):
+        for key in path[:-1]:
+            properties = properties[key]
+        properties[path[-1]] = UNKNOWN
+
+
+def plain_http_evaluation(*registrations: Registration) -> tuple[list[str], set[str]]:
+    evaluation = evaluate_rendering_in_full(Rendering(STACK, PROJECT, list(registrations)))
+    policy = "gateway-plain-http-redirects-only"
+    return [v.urn for v in fired(evaluation.violations, policy)], {
+        n.urn for n in evaluation.not_checked if n.policy_name == policy
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [("metadata", "namespace"), ("metadata", "name")],
+    ids=["namespace", "name"],
+)
+def test_a_gateway_whose_name_is_not_known_yet_leaves_its_routes_not_checked(path: tuple[str, ...]) -> None:
+    gateway, route = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-route")
+    route.inputs["spec"]["parentRefs"][0]["sectionName"] = "http-hft-platform-com"
+    assert plain_http_evaluation(gateway, route)[0] == [route.urn] * 2  # known: it fails
+    _unknown(gateway, *path)
+    violations, not_checked = plain_http_evaluation(gateway, route)
+    assert violations == []
+    assert not_checked == {gateway.urn, route.urn}
+
+
+def test_a_listener_whose_protocol_is_not_known_yet_is_not_checked() -> None:
+    gateway, route = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-route")
+    route.inputs["spec"]["parentRefs"][0]["sectionName"] = "http-hft-platform-com"
+    index = next(i for i, listener in enumerate(gateway.inputs["spec"]["listeners"]) if listener["protocol"] == "HTTP")
+    for properties in (gateway.inputs, gateway.outputs):
+        properties["spec"]["listeners"][index]["protocol"] = UNKNOWN
+    violations, not_checked = plain_http_evaluation(gateway, route)
+    assert violations == []
+    assert not_checked == {gateway.urn, route.urn}
+
+
+def test_a_route_whose_namespace_is_not_known_yet_is_not_checked() -> None:
+    gateway, route = rendered(GATEWAY, "routing-gateway"), rendered(ROUTE, "routing-route")
+    for parent in route.inputs["spec"]["parentRefs"]:
+        parent["sectionName"] = "http-hft-platform-com"
+        parent.pop("namespace", None)
+    _unknown(route, "metadata", "namespace")
+    violations, not_checked = plain_http_evaluation(gateway, route)
+    assert violations == []
+    assert not_checked == {route.urn}
+
+
+# --- Gateway: routes only from named namespaces --------------------------------------------------
+
+ALL_NAMESPACES = "gateway-routes-not-from-all-namespaces"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"hft-frontend:routing": {"gateway": {"namespace": "edge-gateways"}}}],
+    ids=["same-namespace", "own-namespace"],
+)
+def test_the_programs_gateway_listeners_admit_only_the_apps_namespace(overrides: dict[str, object]) -> None:
+    gateway = rendered(GATEWAY, "routing-gateway", overrides)
+    assert {listener["allowedRoutes"]["namespaces"]["from"] for listener in gateway.inputs["spec"]["listeners"]} <= {
+        "Same",
+        "Selector",
+    }
+    assert fired(evaluate(gateway), ALL_NAMESPACES) == []
+
+
+def test_a_listener_admitting_routes_from_all_namespaces_fails() -> None:
+    gateway = rendered(GATEWAY, "routing-gateway")
+    gateway.inputs["spec"]["listeners"][1]["allowedRoutes"] = {"namespaces": {"from": "All"}}
+    violations = fired(evaluate(gateway), ALL_NAMESPACES)
+    assert [(v.enforcement_level, v.urn) for v in violations] == [("mandatory", gateway.urn)]
+    name = gateway.inputs["spec"]["listeners"][1]["name"]
+    assert f'listener "{name}"' in violations[0].message
+    assert "allowedRoutes.namespaces.from: All" in violations[0].message
+
+
+@pytest.mark.parametrize("selector", [{}, {"matchLabels": {}}, {"matchLabels": {}, "matchExpressions": []}])
+def test_a_selector_that_selects_every_namespace_fails(selector: dict[str, object]) -> None:
+    gateway = rendered(GATEWAY, "routing-gateway", {"hft-frontend:routing": {"gateway": {"namespace": "edge"}}})
+    gateway.inputs["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["selector"] = selector
+    assert "empty selector" in messages(evaluate(gateway), ALL_NAMESPACES)
+
+
+def test_a_listener_without_allowed_routes_gets_the_same_namespace_default_and_passes() -> None:
+    gateway = rendered(GATEWAY, "routing-gateway")
+    for listener in gateway.inputs["spec"]["listeners"]:
+        del listener["allowedRoutes"]
+    assert fired(evaluate(gateway), ALL_NAMESPACES) == []
+
+
+def test_a_selector_with_expressions_passes() -> None:
+    gateway = rendered(GATEWAY, "routing-gateway", {"hft-frontend:routing": {"gateway": {"namespace": "edge"}}})
+    expression = {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["production"]}
+    gateway.inputs["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["selector"] = {
+        "matchExpressions": [expression]
+    }
+    assert fired(evaluate(gateway), ALL_NAMESPACES) == []

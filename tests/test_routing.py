@@ -530,3 +530,75 @@ def test_the_stack_exports_its_hostnames_and_the_origin_address(stack: str) -> N
     assert outputs["originAddress"].endswith(".elb.us-east-1.amazonaws.com")
     existing = next(r for r in variant(stack, "existing-gateway").registrations if r.type == "pulumi:pulumi:Stack")
     assert "originAddress" not in existing.outputs, "an existing Gateway's address is its owner's to publish"
+
+
+# --- route attachment: which routes each listener admits ----------------------------------------------------
+
+# Route kinds a listener of each protocol admits when its allowedRoutes.kinds is empty (Gateway API: "the
+# kinds of Routes selected are determined using the Listener protocol"): the HTTP-family routes.
+DEFAULT_KINDS = {"HTTP": {"HTTPRoute", "GRPCRoute"}, "HTTPS": {"HTTPRoute", "GRPCRoute"}}
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def _label_selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics; an empty selector matches everything."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if (operator == "In" and labels.get(key) not in values) or (operator == "NotIn" and labels.get(key) in values):
+            return False
+        if (operator == "Exists" and key not in labels) or (operator == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def listener_admits(listener: dict[str, Any], gateway_namespace: str, route_namespace: str, kind: str) -> bool:
+    """Whether a route of `kind` in `route_namespace` may attach to the listener (Gateway API v1 semantics,
+    the CRD's defaults: allowedRoutes.namespaces.from Same)."""
+    allowed_routes = listener.get("allowedRoutes", {})
+    kinds = {k["kind"] for k in allowed_routes.get("kinds", []) if k.get("group", GATEWAY_GROUP) == GATEWAY_GROUP}
+    if kind not in (kinds or DEFAULT_KINDS[listener["protocol"]]):
+        return False
+    namespaces = allowed_routes.get("namespaces", {})
+    source = namespaces.get("from", "Same")
+    if source == "All":
+        return True
+    if source == "Same":
+        return route_namespace == gateway_namespace
+    return _label_selector_matches(namespaces.get("selector", {}), {"kubernetes.io/metadata.name": route_namespace})
+
+
+OTHER_NAMESPACES = ("default", "kube-system", "monitoring", "edge-gateways", "staging", "production", "attacker")
+
+
+@pytest.mark.parametrize("name", ["gateway", "gateway-in-its-own-namespace"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_listener_admits_only_httproutes_from_the_apps_namespace(stack: str, name: str) -> None:
+    objects = manifests(variant(stack, name))
+    (gateway,) = by_kind(objects, "Gateway")
+    gateway_namespace = gateway["metadata"]["namespace"]
+    routes = by_kind(objects, "HTTPRoute")
+    assert {r["metadata"]["namespace"] for r in routes} == {stack}
+    for listener in gateway["spec"]["listeners"]:
+        assert "allowedRoutes" in listener, listener["name"]  # explicit, not the protocol's defaults
+        assert listener_admits(listener, gateway_namespace, stack, "HTTPRoute"), listener["name"]
+        for kind in ROUTE_KINDS[1:]:
+            assert not listener_admits(listener, gateway_namespace, stack, kind), (listener["name"], kind)
+        for other in OTHER_NAMESPACES:
+            if other != stack:
+                assert not listener_admits(listener, gateway_namespace, other, "HTTPRoute"), (listener["name"], other)
+
+
+def test_the_attachment_model_sees_a_dropped_or_widened_allowed_routes() -> None:
+    (gateway,) = by_kind(manifests(variant("production", "gateway-in-its-own-namespace")), "Gateway")
+    listener = gateway["spec"]["listeners"][0]
+    dropped = {k: v for k, v in listener.items() if k != "allowedRoutes"}
+    assert not listener_admits(dropped, "edge-gateways", "production", "HTTPRoute")  # the default: Same
+    assert listener_admits(dropped, "production", "production", "GRPCRoute")  # and every HTTP-family kind
+    widened = {**listener, "allowedRoutes": {**listener["allowedRoutes"], "namespaces": {"from": "All"}}}
+    assert listener_admits(widened, "edge-gateways", "attacker", "HTTPRoute")
+    everyone = {"from": "Selector", "selector": {}}
+    empty = {**listener, "allowedRoutes": {**listener["allowedRoutes"], "namespaces": everyone}}
+    assert listener_admits(empty, "edge-gateways", "kube-system", "HTTPRoute")

@@ -4,6 +4,7 @@ quota and limits: as pure specs over several workloads, and as the whole program
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -72,10 +73,14 @@ def test_every_namespaced_object_lives_in_the_stack_namespace(stack: str) -> Non
         if obj["kind"] == "Namespace":
             continue
         # The exceptions: Grafana's sidecar loads dashboards from the monitoring namespace, and Velero's
-        # objects (its installation, this stack's location and schedule) live in Velero's namespace.
+        # objects (its installation, this stack's location and schedule) live in Velero's namespace, but
+        # for its restore Role and binding in the namespace it restores into.
         if obj["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
             expected = "monitoring"
-        elif "hft:index:Velero" in registration.urn:
+        elif obj["kind"] == "ClusterRole":
+            assert "namespace" not in obj["metadata"]
+            continue
+        elif "hft:index:Velero" in registration.urn and obj["kind"] not in ("Role", "RoleBinding"):
             expected = "velero"
         else:
             expected = stack
@@ -152,7 +157,11 @@ def test_namespaces_and_ports_are_stack_values(render_stack: Callable[..., Rende
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_app_gets_no_kubernetes_api_access(stack: str) -> None:
     objects = manifests(stack)
-    assert not [o for o in objects if o["kind"] in {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}]
+    # The only RBAC objects are Velero's (production backs up): none binds the app's service account.
+    bindings = [o for o in objects if o["kind"] in {"RoleBinding", "ClusterRoleBinding"}]
+    assert all(s["namespace"] == "velero" for b in bindings for s in b["subjects"]), bindings
+    rbac = {o["metadata"]["name"] for o in objects if o["kind"] in {"Role", "ClusterRole"}}
+    assert rbac == ({"velero-restore", "velero-server"} if stack == "production" else set())
     assert find(objects, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
@@ -289,3 +298,14 @@ def test_each_workload_gets_its_own_ingress_and_egress_rules() -> None:
         "to": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": "db"}}}],
         "ports": [{"protocol": "TCP", "port": 5432}],
     }
+
+
+def test_a_workload_that_serves_no_port_gets_no_ingress_rule() -> None:
+    # An ingress rule with an empty `ports` list admits every port: the spec refuses to build one, and
+    # the component builds none (Velero's hook Jobs: test_backup.py).
+    with pytest.raises(ValueError, match="serves no port"):
+        ingress_spec(replace(WORKER, ports=()), ["monitoring"])
+    objects = [o for o in manifests("production") if o["metadata"].get("namespace") == "velero"]
+    names = {o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"}
+    assert "velero-chart-hooks-egress" in names
+    assert "velero-chart-hooks-ingress" not in names

@@ -224,6 +224,13 @@ def _handler(app: _App) -> type[BaseHTTPRequestHandler]:
             if self.path == "/api/health":
                 status = app.health.pop(0) if len(app.health) > 1 else app.health[0]
                 self.send_response(status)
+                if 300 <= status < 400:
+                    # A redirect to a healthy answer: a client that followed it would see 200.
+                    self.send_header("Location", "/moved/api/health")
+                self.end_headers()
+                self.wfile.write(b'{"status":"ok"}')
+            elif self.path == "/moved/api/health":
+                self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b'{"status":"ok"}')
             elif self.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
@@ -285,6 +292,29 @@ def test_a_broken_route_fails_saying_which(
     err = capsys.readouterr().err
     assert message in err
     assert err.splitlines()[-1].startswith(f"error: smoke test of {url} failed: ")
+
+
+# Only 200 is healthy: a 404 (the route is gone, or the edge serves another site), any redirect (the smoke
+# test does not follow it: a 301 to a login page or another host proves nothing of this deployment) and
+# any other 2xx fail.
+@pytest.mark.parametrize("status", [404, 301, 302, 303, 307, 308, 204, 201, 500])
+def test_any_health_answer_but_200_fails(
+    server: tuple[str, _App], status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, app = server
+    app.health = [status]
+    assert _smoke(url) == 1
+    assert f"GET /api/health: expected 200, got {status}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("status", [404, 301, 302, 200, 426])
+def test_any_websocket_answer_but_101_fails(
+    server: tuple[str, _App], status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, app = server
+    app.ws_status = status
+    assert _smoke(url) == 1
+    assert "expected 101 Switching Protocols, got 'HTTP/1.0 " + str(status) in capsys.readouterr().err
 
 
 def test_it_retries_until_the_rollout_answers(server: tuple[str, _App]) -> None:

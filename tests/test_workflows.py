@@ -1,7 +1,9 @@
 """The GitHub workflows (.github/workflows) and Dependabot's configuration: valid against GitHub's
 schemas (check-jsonschema's vendored copies), free of zizmor findings of medium severity or more
 (offline audits), and holding the properties docs/deploying.md promises: a fork-safe pull-request job with no
-secret and no write permission; the real preview only where OIDC and secrets exist; production after
+secret and no write permission; the real preview only where OIDC and secrets exist, in a `preview-<stack>`
+environment whose identities cannot write (each role trusting one environment's subject,
+tools/github_oidc_trust.py); production after
 staging, the smoke test and an approval; OIDC and a never-cancelled concurrency group per stack for every
 job that touches a stack; every action pinned by commit SHA with its version; an image flow that opens
 a pull request and never pastes its input into a script; a scheduled drift check; a rollback of production
@@ -23,7 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.iam import trust_policy_findings
 from tests.support.stacks import PROJECT_DIR, STACKS
+from tools import github_oidc_trust
+from tools.github_oidc_trust import ROLES, environment, trust_policy
 
 GITHUB = PROJECT_DIR / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
@@ -213,18 +218,110 @@ def test_the_real_preview_runs_only_where_secrets_exist() -> None:
     condition = preview["if"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in condition  # not a fork
     assert "!= 'dependabot[bot]'" in condition  # Dependabot's runs get a fork's permissions
-    # No environment: the OIDC subject is repo:<owner>/<repo>:pull_request, which the read-only role trusts.
-    assert "environment" not in preview
     assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
-    [aws] = steps_using(preview, "aws-actions/configure-aws-credentials")
-    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
     [step] = pulumi_steps("pull-request.yml", preview)
     assert step["with"]["command"] == "preview"
     assert step["with"]["diff"] is True
     assert step["with"]["comment-on-pr"] is True
     assert step["with"]["policyPacks"] == "policies"
-    assert {entry["stack"] for entry in preview["strategy"]["matrix"]["include"]} == set(STACKS)
+    assert set(preview["strategy"]["matrix"]["stack"]) == set(STACKS)
     assert "secrets." not in json.dumps(preview)
+
+
+# --- pull-request previews hold no deploy power (docs/production-hardening.md) ---------------------
+
+
+def matrix_stacks(job: dict[str, Any]) -> list[str | None]:
+    matrix = job.get("strategy", {}).get("matrix", {})
+    return list(matrix.get("stack", [])) or [entry["stack"] for entry in matrix.get("include", [])] or [None]
+
+
+def environments(job: dict[str, Any]) -> dict[str | None, str | None]:
+    """The job's environment name for each stack of its matrix (None: no environment)."""
+    declared = job.get("environment")
+    name = declared["name"] if isinstance(declared, dict) else declared
+    return {
+        stack: None if name is None else str(name).replace("${{ matrix.stack }}", str(stack))
+        for stack in matrix_stacks(job)
+    }
+
+
+def variable(value: str) -> str:
+    match = re.fullmatch(r"\$\{\{\s*vars\.(\w+)\s*\}\}(\s*#.*)?", value.strip())
+    assert match, value
+    return match.group(1)
+
+
+def assumed_roles() -> Iterator[tuple[str, str, str | None, str]]:
+    """(workflow, job, environment, variable holding the role ARN) for every role a job assumes."""
+    for name, job_id, job in all_jobs():
+        for step in steps_using(job, "aws-actions/configure-aws-credentials"):
+            for env in environments(job).values():
+                yield name, job_id, env, variable(step["with"]["role-to-assume"])
+
+
+def test_each_stack_previews_in_its_own_preview_environment() -> None:
+    preview = jobs("pull-request.yml")["preview"]
+    assert environments(preview) == {stack: f"preview-{stack}" for stack in STACKS}
+    # The preview never borrows a deploy or drift environment (their secrets, their roles' subjects).
+    for stack in STACKS:
+        assert environments(preview)[stack] not in {stack, f"drift-{stack}"}
+
+
+def test_every_assumed_role_is_the_one_its_environment_s_trust_policy_admits() -> None:
+    # A role trusts exactly one environment's subject (tools/github_oidc_trust.py): each job reads the
+    # role ARN from the variable of the role kind that trusts the job's own environment.
+    kinds = {(kind.variable, environment(kind.name, stack)): kind for kind in ROLES.values() for stack in STACKS}
+    found = list(assumed_roles())
+    assert {job for _, job, _, _ in found} == {"preview", "staging", "staging-network-policies", "production", "drift"}
+    for name, job_id, env, var in found:
+        assert env is not None, f"{name} {job_id}: a role assumed outside an environment"
+        assert (var, env) in kinds, f"{name} {job_id}: {var} in environment {env} is no role's"
+        if name == "pull-request.yml":
+            assert not kinds[(var, env)].writes, f"{job_id}: a pull request assumes a role that writes"
+
+
+def test_no_pull_request_job_names_a_deploy_identity() -> None:
+    text = json.dumps(jobs("pull-request.yml"))  # what runs, not the comments
+    for deploy_only in ("vars.AWS_ROLE_ARN", "vars.PULUMI_TEAM ", "vars.PULUMI_TEAM}", "secrets."):
+        assert deploy_only not in text, deploy_only
+    for job_id, job in jobs("pull-request.yml").items():
+        for step in pulumi_steps("pull-request.yml", job):
+            assert step["with"]["command"] == "preview", job_id
+            assert "refresh" not in step["with"], job_id  # a refresh writes the state
+        for auth in steps_using(job, "pulumi/auth-actions"):
+            assert auth["with"]["scope"].split("#")[0].strip() == "team:${{ vars.PULUMI_PREVIEW_TEAM }}", job_id
+        assert set(environments(job).values()) <= {None} | {f"preview-{stack}" for stack in STACKS}, job_id
+
+
+def test_the_deploy_and_preview_subjects_never_coincide() -> None:
+    repository = "octo-org/hft-frontend-infra"
+    subjects: dict[str, str] = {}
+    for kind in ROLES.values():
+        for stack in STACKS:
+            document = trust_policy("123456789012", repository, kind.name, stack)
+            (statement,) = document["Statement"]
+            condition = statement["Condition"]["StringEquals"]
+            expected = f"repo:{repository}:environment:{environment(kind.name, stack)}"
+            assert condition == {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": expected,
+            }
+            assert "StringLike" not in statement["Condition"]  # no wildcard subject
+            assert trust_policy_findings(document) == []
+            subjects[f"{kind.name}:{stack}"] = condition["token.actions.githubusercontent.com:sub"]
+    assert len(set(subjects.values())) == len(subjects), subjects
+    assert subjects["preview:production"].endswith(":environment:preview-production")
+    assert subjects["deploy:production"].endswith(":environment:production")
+
+
+def test_the_trust_policy_tool_refuses_bad_input_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--account", "123456789012", "--role", "deploy", "--stack", "production"]
+    assert github_oidc_trust.main(["--repository", "octo-org/hft", *args]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == trust_policy("123456789012", "octo-org/hft", "deploy", "production")
+    assert github_oidc_trust.main(["--repository", "octo-org/*", *args]) == 2
+    assert capsys.readouterr().err.strip() == "error: 'octo-org/*' is not <owner>/<repo>"
 
 
 # --- jobs that touch a stack ---------------------------------------------------------------------
@@ -283,10 +380,53 @@ def test_deploys_go_staging_then_smoke_test_then_production_behind_its_environme
     [check] = [s["run"] for s in smoke["steps"] if "run" in s]
     assert 'tools/smoke_test.py --url "https://$HOST"' in check
     assert [s["env"]["HOST"] for s in smoke["steps"] if "run" in s] == ["${{ needs.staging.outputs.host }}"]
-    assert set(production["needs"]) == {"staging", "smoke-test"}
+    assert set(production["needs"]) == {"staging", "smoke-test", "staging-network-policies"}
     assert production["environment"]["name"] == "production"
     assert [s["with"]["command"] for s in pulumi_steps("deploy.yml", production)] == ["up"]
     assert all(s["with"]["policyPacks"] == "policies" for s in pulumi_steps("deploy.yml", production))
+
+
+def test_each_stack_proves_its_network_policies_after_its_smoke_test() -> None:
+    deploy = jobs("deploy.yml")
+    staging, probe, production = deploy["staging"], deploy["staging-network-policies"], deploy["production"]
+    # staging: its own job, after the smoke test job, in the staging environment (its role, its cluster)
+    assert set(probe["needs"]) == {"staging", "smoke-test"}
+    assert probe["environment"] == "staging"
+    assert probe["permissions"] == {"contents": "read", "id-token": "write"}
+    [run] = [s for s in probe["steps"] if "netpol_probe" in s.get("run", "")]
+    assert run["env"] == {
+        "NAMESPACE": "${{ needs.staging.outputs.namespace }}",
+        "SERVICE": "${{ needs.staging.outputs.service }}",
+        "PORT": "${{ needs.staging.outputs.port }}",
+    }
+    # The staging job hands on the stack's outputs, as pulumi/actions sets them on its step.
+    [up] = pulumi_steps("deploy.yml", staging)
+    assert staging["outputs"]["namespace"] == f"${{{{ steps.{up['id']}.outputs.namespace }}}}"
+    assert staging["outputs"]["service"] == f"${{{{ steps.{up['id']}.outputs.serviceName }}}}"
+    assert staging["outputs"]["port"] == f"${{{{ steps.{up['id']}.outputs.servicePort }}}}"
+    # production: after its update, a smoke test of its host, then the probe, in that order
+    steps = production["steps"]
+    [up] = pulumi_steps("deploy.yml", production)
+    order = [
+        i
+        for i, s in enumerate(steps)
+        if s is up or "smoke_test.py" in s.get("run", "") or "netpol_probe" in s.get("run", "")
+    ]
+    assert [("up" if steps[i] is up else steps[i]["run"].split()[1]) for i in order] == [
+        "up",
+        "tools/smoke_test.py",
+        "tools/netpol_probe.py",
+    ]
+    assert steps[order[1]]["env"]["HOST"] == "${{ steps.host.outputs.host }}"
+    assert steps[order[2]]["env"]["SERVICE"] == f"${{{{ steps.{up['id']}.outputs.serviceName }}}}"
+    for step in (run, steps[order[2]]):
+        assert (
+            step["run"] == 'python3 tools/netpol_probe.py --namespace "$NAMESPACE" --service "$SERVICE" --port "$PORT"'
+        )
+    # the outputs the steps read are the program's stack outputs
+    main = (PROJECT_DIR / "__main__.py").read_text()
+    for output in ("namespace", "serviceName", "servicePort"):
+        assert f'pulumi.export("{output}",' in main
 
 
 def test_the_smoke_test_targets_the_staging_host_of_the_stack_file() -> None:
