@@ -184,7 +184,12 @@ TERRAFORM = GoTool(
 GO_TOOLS = {"pulumi": PULUMI, "velero": VELERO, "gh": GH, "terraform": TERRAFORM}
 
 AWS_REPO, AWS_TAG = "aws/aws-cli", "2.36.7"  # AWS CLI v2: the newest 2.x release tag in the snapshot
-AWS_OPERATIONS = {"sts": ["assume-role", "get-caller-identity"], "cloudtrail": ["lookup-events"]}
+AWS_OPERATIONS = {
+    "sts": ["assume-role", "get-caller-identity"],
+    "cloudtrail": ["lookup-events"],
+    "iam": ["update-assume-role-policy"],
+    "eks": ["create-access-entry", "describe-addon", "update-addon"],
+}
 AWS_CUSTOM = {  # commands the CLI adds in Python, not from a service model: (file, class, argument-table name)
     "s3 ls": ("awscli/customizations/s3/subcommands.py", "ListCommand"),
     "eks update-kubeconfig": ("awscli/customizations/eks/update_kubeconfig.py", "UpdateKubeconfigCommand"),
