@@ -273,7 +273,14 @@ def test_every_assumed_role_is_the_one_its_environment_s_trust_policy_admits() -
     # role ARN from the variable of the role kind that trusts the job's own environment.
     kinds = {(kind.variable, environment(kind.name, stack)): kind for kind in ROLES.values() for stack in STACKS}
     found = list(assumed_roles())
-    assert {job for _, job, _, _ in found} == {"preview", "staging", "staging-network-policies", "production", "drift", "rollback"}
+    assert {job for _, job, _, _ in found} == {
+        "preview",
+        "staging",
+        "staging-network-policies",
+        "production",
+        "drift",
+        "rollback",
+    }
     for name, job_id, env, var in found:
         assert env is not None, f"{name} {job_id}: a role assumed outside an environment"
         assert (var, env) in kinds, f"{name} {job_id}: {var} in environment {env} is no role's"
