@@ -207,15 +207,11 @@ class ZoneIndex:
         unreadable: set[int] = set()
         for key in self._keys(zone):
             if key not in self._declared:
-                group_ids: set[str] = set()
-                group_unreadable: list[int] = []
-                for position in self._groups.get(key, ()):
-                    found = self.read(position)
-                    if isinstance(found, NotChecked):
-                        group_unreadable.append(position)
-                    else:
-                        group_ids.update(found.ids)
-                self._declared[key] = (frozenset(group_ids), tuple(group_unreadable))
+                read = [(position, self.read(position)) for position in self._groups.get(key, ())]
+                self._declared[key] = (
+                    frozenset().union(*(found.ids for _, found in read if not isinstance(found, NotChecked))),
+                    tuple(position for position, found in read if isinstance(found, NotChecked)),
+                )
             group_ids, group_unreadable = self._declared[key]
             ids.update(group_ids)
             unreadable.update(group_unreadable)
