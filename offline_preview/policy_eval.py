@@ -47,7 +47,9 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import dataclasses
+import gc
 import json
 import math
 import multiprocessing
@@ -55,7 +57,7 @@ import os
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from struct import unpack
@@ -216,14 +218,35 @@ def audit(
     """The audit of a state: a `pulumi stack export` or checkpoint, as a file, parsed, or read (`State`).
     Raises StateError for a state it does not read and PolicyConfigError for an invalid config. `workers`:
     processes for a large state (default: one per CPU, at most 4)."""
-    if isinstance(state, str | Path):
-        state = read_state(state)
-    elif not isinstance(state, State):
-        state = parse_state(state, "the state")
-    resources = _resources(state.resources, audit=True)
-    evaluator = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source)
-    evaluation = evaluator.run(workers)
+    with _collector_spared():
+        if isinstance(state, str | Path):
+            state = read_state(state)
+        elif not isinstance(state, State):
+            state = parse_state(state, "the state")
+    # The state is read once and only read afterwards: frozen, the collector no longer walks its objects on
+    # each full collection, and the forked workers (which inherit it) do not write to its pages.
+    gc.freeze()
+    try:
+        resources = _resources(state.resources, audit=True)
+        evaluator = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source)
+        evaluation = evaluator.run(workers)
+    finally:
+        gc.unfreeze()
     return AuditResult(state, evaluation)
+
+
+@contextlib.contextmanager
+def _collector_spared() -> Iterator[None]:
+    """The cyclic garbage collector paused while a state is parsed: JSON makes trees, no cycles, and a
+    50,000-resource state is millions of objects the collector would otherwise walk again and again as they
+    arrive (Python's gc docs, gc.freeze: disable early, freeze before fork)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def evaluate_export(export: Mapping[str, Any] | str | Path, config: PolicyPackConfig = None) -> list[Violation]:
@@ -410,6 +433,10 @@ def _marshaled(value: Any, skip_internal_keys: bool) -> Any:
 def _wire_form(properties: Mapping[str, Any], skip_internal_keys: bool) -> Mapping[str, Any]:
     """`_marshaled(properties)`, skipping the walk when the properties hold no signature and no "__" key (most
     of a state: serializing in C to look is cheaper than walking in Python)."""
+    if skip_internal_keys and any(key.startswith("__") for key in properties):
+        # The usual place of a provider's bookkeeping (pulumi-kubernetes' `__inputs`, a copy of the inputs):
+        # dropped before looking, the rest is often plain.
+        properties = {key: value for key, value in properties.items() if not key.startswith("__")}
     text = json.dumps(properties, separators=(",", ":"))
     plain = SIG not in text and (not skip_internal_keys or '"__' not in text)
     if plain and "NaN" not in text and "Infinity" not in text:  # JSON reads 1e400 as inf, and NaN as NaN
@@ -723,11 +750,11 @@ class _Evaluator:
         )
 
     def analyze_request(
-        self, resource: _Resource, properties: Mapping[str, Any], *, skip_internal_keys: bool
+        self, resource: _Resource, properties: Mapping[str, Any], *, skip_internal_keys: bool, marshaled: bool = False
     ) -> proto.AnalyzeRequest:
         return proto.AnalyzeRequest(
             type=resource.type,
-            properties=self.wire(resource, properties, skip_internal_keys),
+            properties=_struct(properties) if marshaled else self.wire(resource, properties, skip_internal_keys),
             urn=resource.urn,
             name=resource_name(resource.urn),
             options=_options(resource),
@@ -951,18 +978,29 @@ class _Evaluator:
     # --- resource policies
 
     def run_policies(
-        self, analyzer: PolicyAnalyzerServicer, names: tuple[str, ...], resource: _Resource, mode: str
+        self,
+        analyzer: PolicyAnalyzerServicer,
+        names: tuple[str, ...],
+        resource: _Resource,
+        mode: str,
+        marshaled: Mapping[str, Any] | None = None,
     ) -> _Found:
         """Remediations first, then the resource policies on the result, as the engine runs them for a
-        resource as it registers, over the properties `mode` names."""
+        resource as it registers, over the properties `mode` names (`marshaled`: those, marshaled already)."""
         found = _Found()
         policies = [cast(ResourceValidationPolicy, self.policies[name]) for name in names]
         properties = _props(resource, mode)
         if any(self.level(p.name) == "remediate" and p.has_remediation() for p in policies):
-            properties = self.remediate(analyzer, resource, mode, found)
+            remediated = self.remediate(analyzer, resource, mode, found)
+            marshaled = None if remediated is not properties else marshaled
+            properties = remediated
         if not any(p.has_validation() for p in policies):
             return found
-        response = analyzer.Analyze(self.analyze_request(resource, properties, skip_internal_keys=True), None)
+        if marshaled is None:
+            request = self.analyze_request(resource, properties, skip_internal_keys=True)
+        else:
+            request = self.analyze_request(resource, marshaled, skip_internal_keys=True, marshaled=True)
+        response = analyzer.Analyze(request, None)
         for diagnostic in response.diagnostics:
             self.report(diagnostic, resource.urn, resource.type, [resource], mode, found)
         self.collect_not_checked(response, resource.urn, found)
@@ -976,11 +1014,17 @@ class _Evaluator:
             return
         version = self.pod_security_version(resource) if self.config.versioned.intersection(names) else None
         analyzer = self.servicer(names, version)
-        live = self.run_policies(analyzer, names, resource, JUDGED)
-        if not self.differs(resource):
+        view = self.marshaled(resource, resource.view)
+        live = self.run_policies(analyzer, names, resource, JUDGED, view)
+        if resource.judged != OUTPUTS:
             self.keep(live, JUDGED)
             return
-        declared = self.run_policies(analyzer, names, resource, DECLARED)
+        declared_view = self.marshaled(resource, resource.declared)
+        self._differs[resource.urn] = view != declared_view
+        if view == declared_view:
+            self.keep(live, JUDGED)
+            return
+        declared = self.run_policies(analyzer, names, resource, DECLARED, declared_view)
         self.classify(live, declared, lambda name, _urn, finding: self.resource_paths(resource, name, version, finding))
 
     def fires(self, resource: _Resource, policy_name: str, version: str | None, properties: Any) -> bool:

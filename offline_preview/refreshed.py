@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from components.sdk_internals import SECRET_SIG, SIG
@@ -344,6 +344,6 @@ def refresh(resource: Mapping[str, Any], edit: Edit | None = None, *, rewrite_in
     return refreshed
 
 
-def refreshed_resources(resources: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def refreshed_resources(resources: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every resource of a state as a refresh leaves it, nothing changed outside the program."""
     return [refresh(resource) for resource in resources]
