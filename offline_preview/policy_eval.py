@@ -10,9 +10,19 @@ Two halves, kept apart on purpose:
   unknown values and messages are therefore exactly the SDK's.
 
 What a policy sees:
-- Resource policies (`Analyze`) get each resource's inputs, after the remediations have run on them;
-  stack policies (`AnalyzeStack`) get the resources' outputs at the end, with parent, dependencies and
-  propertyDependencies. A policy that declares the resource types it reads (policies/common.py) is sent
+- In a preview, resource policies (`Analyze`) get each resource's inputs, after the remediations have run on
+  them; stack policies (`AnalyzeStack`) get the resources' outputs at the end, with parent, dependencies and
+  propertyDependencies, as the CLI sends them.
+- In an audit, both judge the same properties of each resource (`_Resource.view`): its outputs, the live
+  values as its provider last read them, when it is a custom resource whose state holds outputs; else its
+  inputs (a component's outputs are what the program registered; a provider's are its configuration; a
+  resource whose state holds no outputs has no live values to judge), and the report says which. Where the
+  outputs differ from what the inputs declare (`_Resource.declared`: the outputs with each property the
+  inputs hold taken from the inputs; computed ones stay), the policies run on that too, and the verdicts are
+  compared per policy and resource: both violated, a violation; only the outputs, a drift; only the inputs, a
+  declared finding. A drift or declared finding names the property paths whose difference makes the policy
+  fire (offline_preview/drift.py). The PSS policies' namespace version is read from the same properties.
+- A policy that declares the resource types it reads (policies/common.py) is sent
   only those, which is what keeps a state of thousands of resources fast; the policy ignores the others
   itself, so the verdicts are the CLI's.
 - Secrets: the engine sends them marked, and pulumi_policy unwraps them for validations, which see the
@@ -36,10 +46,11 @@ A preview and an audit differ where the state is already there:
 Either way, a policy that does not know a resource's shape says "not checked" (listed apart, never a
 violation), and pending deletes and pending operations of a state are listed apart, never audited as live.
 
-Where this differs from the CLI: there are no providers, so the inputs are the program's rather than the
-provider's `Check`ed ones (pulumi-kubernetes, for one, marks Secret data secret in Check); a config entry
-naming no policy of the pack is an error here, where the CLI silently ignores it; and the CLI judges a
-workload at the pack config's `kubernetesVersion` only (it cannot read the namespace's label).
+Where this differs from the CLI: there are no providers, so a preview's inputs are the program's rather than
+the provider's `Check`ed ones (pulumi-kubernetes, for one, marks Secret data secret in Check); a config entry
+naming no policy of the pack is an error here, where the CLI silently ignores it; the CLI judges a
+workload at the pack config's `kubernetesVersion` only (it cannot read the namespace's label); and the CLI has
+no audit of a state: it runs resource policies on inputs only.
 """
 
 from __future__ import annotations
@@ -1380,7 +1391,7 @@ def default_report_path(export: str, stack: str = "") -> Path:
 
 EXIT_CODES = {
     0: "no mandatory policy violation",
-    1: "mandatory policy violations",
+    1: "mandatory policy violations (drift and declared findings included)",
     2: "unusable input or usage error (the state, the config, an option)",
     3: "internal error of the audit",
 }
@@ -1396,8 +1407,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m offline_preview.policy_eval",
         description=(
             "Audit a Pulumi state against the policy pack: a `pulumi stack export` (deployment version 3 or 4) "
-            "or a checkpoint, e.g. build/<stack>/stack.json. Prints the violations as `pulumi preview` does, "
-            "what was not checked and what is pending, then a summary line; writes the report as JSON."
+            "or a checkpoint, e.g. build/<stack>/stack.json. Judges each resource's live values (its outputs) "
+            "where the state holds them, else its inputs, and says which; a policy only the outputs violate is "
+            "reported as drift, one only the inputs violate as a declared finding, each with the property paths "
+            "that make it. Prints the violations as `pulumi preview` does, what was not checked, what was judged "
+            "on inputs for want of outputs and what is pending, then a summary line; writes the report as JSON."
         ),
         epilog="exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
     )
