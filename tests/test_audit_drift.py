@@ -18,6 +18,7 @@ import pytest
 
 from offline_preview import policy_eval
 from offline_preview.bench import generated_state
+from offline_preview.drift import ABSENT, Budget, BudgetSpentError, format_path, isolate, with_value
 from offline_preview.engine import SECRET_SIG, SIG
 from offline_preview.policy_eval import NO_OUTPUTS, DriftPath, audit, main
 from offline_preview.refreshed import FIELD_MANAGER, refresh
@@ -426,3 +427,69 @@ def test_make_audit_fails_on_drift(tmp_path: Path) -> None:
     assert (
         "DRIFT: the outputs (live values) violate this policy; the inputs pass. They differ at: value." in done.stdout
     )
+
+
+def test_outputs_that_violate_where_the_inputs_cannot_be_checked_are_a_violation_not_drift() -> None:
+    # The inputs hold the image as a secret the state keeps encrypted: nobody can say they pass, so the live
+    # `latest` is a violation, not a drift.
+    resources = refreshed_program(
+        {DEPLOYMENT: lambda live: container(live).update(image="ghcr.io/org/frontend:latest")}, rewrite_inputs=False
+    )
+    container(named(resources, DEPLOYMENT)["inputs"])["image"] = {SIG: SECRET_SIG, "ciphertext": "v1:abc"}
+    result = audit(export(resources))
+    assert findings(result) == [("workload-image-pinned", "violation", "outputs", [])]
+
+
+# --- naming the paths (offline_preview/drift.py) ------------------------------------------------------
+
+
+def test_each_difference_that_fires_alone_is_named_and_none_that_does_not() -> None:
+    base = {"spec": {"containers": [{"privileged": False, "image": "a"}, {"privileged": False}]}, "status": {}}
+    target = {"spec": {"containers": [{"privileged": True, "image": "b"}, {"privileged": True}]}, "status": {"x": 1}}
+
+    def fires(props: Any) -> bool:
+        return any(c.get("privileged") for c in props["spec"]["containers"])
+
+    assert [format_path(p) for p in isolate(base, target, fires, Budget(100))] == [
+        "spec.containers[0].privileged",
+        "spec.containers[1].privileged",
+    ]
+
+
+def test_differences_that_fire_only_together_are_named_by_the_property_holding_them() -> None:
+    base = {"securityContext": {"runAsUser": 1001, "runAsNonRoot": True}, "name": "app"}
+    target = {"securityContext": {"runAsUser": 0, "runAsNonRoot": False}, "name": "other"}
+
+    def fires(props: Any) -> bool:  # root only when both say so
+        context = props["securityContext"]
+        return context.get("runAsUser") == 0 and context.get("runAsNonRoot") is False
+
+    assert isolate(base, target, fires, Budget(100)) == [("securityContext",)]
+    assert isolate({"a": 0, "b": 0}, {"a": 1, "b": 1}, lambda p: p["a"] + p["b"] == 2, Budget(100)) == [()]
+
+
+def test_added_removed_and_appended_properties_are_put_in_as_the_other_side_has_them() -> None:
+    base = {"drop": ["ALL"], "containers": [{"name": "app"}]}
+    target = {"containers": [{"name": "app"}, {"name": "debug", "privileged": True}], "hostNetwork": True}
+    assert with_value(base, ("drop",), ABSENT) == {"containers": [{"name": "app"}]}
+    assert with_value(base, ("containers", 1), target["containers"][1])["containers"][1]["name"] == "debug"
+    assert with_value(base, ("hostNetwork",), True)["hostNetwork"] is True
+    assert base == {"drop": ["ALL"], "containers": [{"name": "app"}]}  # copied, never changed
+    assert [format_path(p) for p in isolate(base, target, lambda p: "drop" not in p, Budget(100))] == ["drop"]
+    assert [
+        format_path(p)
+        for p in isolate(base, target, lambda p: any(c.get("privileged") for c in p["containers"]), Budget(100))
+    ] == ["containers[1]"]
+
+
+def test_paths_are_written_as_pulumi_writes_them() -> None:
+    assert format_path(("metadata", "annotations", "checkov.io/skip1")) == 'metadata.annotations["checkov.io/skip1"]'
+    assert format_path(("spec", "containers", 0, "securityContext")) == "spec.containers[0].securityContext"
+    assert format_path(()) == ""
+
+
+def test_a_search_stops_when_its_budget_is_spent() -> None:
+    budget = Budget(2)
+    with pytest.raises(BudgetSpentError):
+        isolate({"a": {"b": {"c": 0}}}, {"a": {"b": {"c": 1}}}, lambda p: p["a"]["b"]["c"] == 1, budget)
+    assert budget.remaining == 0
