@@ -152,6 +152,13 @@ def test_a_privileged_container_added_live_is_drift_in_the_outputs_only(
     assert findings(result) == [(PRIVILEGED, "drift", "outputs", ["spec.template.spec.containers[1]"])]
 
 
+def test_a_field_the_program_leaves_unset_set_live_is_drift_naming_it() -> None:
+    resources = refreshed_program({DEPLOYMENT: lambda live: live["spec"]["template"]["spec"].update(hostNetwork=True)})
+    assert "hostNetwork" not in named(resources, DEPLOYMENT)["inputs"]["spec"]["template"]["spec"]
+    result = audit(export(resources))
+    assert ("pss-baseline-host-namespaces", "drift", "outputs", ["spec.template.spec.hostNetwork"]) in findings(result)
+
+
 def test_a_live_change_to_a_declared_field_is_refreshed_into_the_inputs_too_a_violation_not_drift() -> None:
     # The program declares privileged: false, so the refresh writes the live true into the inputs as well.
     resources = refreshed_program({DEPLOYMENT: privileged})
@@ -299,9 +306,11 @@ def test_a_stack_policy_reports_drift_naming_the_resource_and_path_that_make_it(
 
 
 def test_a_stack_policy_judges_each_resource_on_the_properties_its_resource_policies_judge() -> None:
-    # The bucket has no outputs: judged on its inputs, which name it; its versioning on the outputs.
+    # The bucket has no outputs: judged on its inputs, which name it; its versioning on the outputs, matched to
+    # the bucket by that name alone.
     resources = bucket_state({"bucket": "logs", "versioningConfiguration": {"status": "Enabled"}}, bucket_outputs={})
     resources[1]["outputs"] = {}
+    resources[2]["propertyDependencies"] = {}
     result = audit(export(resources))
     assert [v for v in result.violations if v.policy_name == "s3-versioning-enabled"] == []
     on_inputs = {entry.urn: entry.reason for entry in result.evaluation.judged_on_inputs}
@@ -352,6 +361,15 @@ def test_an_outputs_shape_a_policy_does_not_know_is_not_checked_on_the_outputs()
     assert result.violations == []
     entries = [(n.policy_name, n.judged) for n in result.evaluation.not_checked]
     assert entries == [(TLS_POLICY, "outputs")]
+
+
+def test_inputs_of_a_shape_a_policy_does_not_know_are_not_checked_on_the_inputs_though_the_outputs_pass() -> None:
+    # Nothing is hidden: the live value passes, and the declared one is listed as not checked, saying so.
+    resources = refreshed_program()
+    named(resources, MIN_TLS)["inputs"]["value"] = {"value": "1.2"}
+    result = audit(export(resources))
+    assert result.violations == []
+    assert [(n.policy_name, n.judged) for n in result.evaluation.not_checked] == [(TLS_POLICY, "inputs")]
 
 
 def test_a_malformed_secret_in_the_outputs_is_refused_in_one_line(
@@ -476,6 +494,7 @@ def test_added_removed_and_appended_properties_are_put_in_as_the_other_side_has_
     assert with_value(base, ("hostNetwork",), True)["hostNetwork"] is True
     assert base == {"drop": ["ALL"], "containers": [{"name": "app"}]}  # copied, never changed
     assert [format_path(p) for p in isolate(base, target, lambda p: "drop" not in p, Budget(100))] == ["drop"]
+    assert [format_path(p) for p in isolate(base, target, lambda p: "hostNetwork" in p, Budget(100))] == ["hostNetwork"]
     assert [
         format_path(p)
         for p in isolate(base, target, lambda p: any(c.get("privileged") for c in p["containers"]), Budget(100))

@@ -186,13 +186,19 @@ def test_zones_sharing_an_id_read_each_setting_once(monkeypatch: pytest.MonkeyPa
     from policies import cloudflare as policy
 
     calls: list[Any] = []
-    read = policy.declared_zone_settings
+    lookups: list[int] = []
+    read, lookup = policy.declared_zone_settings, policy.ZoneIndex.read
 
     def counted(resource_type: str, props: Any) -> Any:
         calls.append(props)
         return read(resource_type, props)
 
+    def counted_lookup(index: Any, position: int) -> Any:
+        lookups.append(position)
+        return lookup(index, position)
+
     monkeypatch.setattr(policy, "declared_zone_settings", counted)
+    monkeypatch.setattr(policy.ZoneIndex, "read", counted_lookup)
     copies = 30
     resources: list[dict[str, Any]] = [STACK_RESOURCE]
     for index in range(copies):
@@ -206,5 +212,7 @@ def test_zones_sharing_an_id_read_each_setting_once(monkeypatch: pytest.MonkeyPa
             resources.append(resource("cloudflare:index/zoneSetting:ZoneSetting", f"s-{index}-{setting_id}", props))
     resource_policies = {name: "disabled" for name in CLOUDFLARE_POLICIES if name != "cloudflare-zone-tls-settings"}
     result = audit(export(resources), resource_policies)
-    assert len(calls) == len(resources) - 1 - copies
+    settings = len(resources) - 1 - copies
+    assert len(calls) == settings
+    assert len(lookups) == settings  # what the settings of one id declare is gathered once, not once per zone
     assert [v for v in result.violations if v.policy_name in CLOUDFLARE_POLICIES] == []  # zone 3's come from the others
