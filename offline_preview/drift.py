@@ -1,16 +1,17 @@
 """Where a resource's live values and its inputs part, as far as one policy cares: the property paths an audit
 names for a drift (the outputs violate a policy the inputs pass) or a declared finding (the other way round).
 
-Both sides are property values in the form the analyzer gets them (offline_preview/policy_eval.py marshals
-them first: secrets whose ciphertext the state holds are alike on both sides, "__" keys are gone). A path is
+The two sides are the outputs and what the inputs declare (offline_preview/policy_eval.py, `_Resource.declared`),
+in the form the analyzer gets them (marshaled first: secrets whose ciphertext the state holds are alike on both
+sides, "__" keys are gone). A path is
 relevant when putting the other side's value there, and nowhere else, makes the policy fire: `isolate`
 descends from the resource's top-level properties into each one that does, and names the deepest ones. A
 difference that fires only together with another (neither alone does) is named by the property holding both.
 Differences no policy reacts to (a status, managedFields, a default the API server filled in) are never named.
 
-The search evaluates one policy once per differing property on the way down (a few dozen evaluations for a
-Kubernetes object), and stops when its `Budget` is spent: the finding is then reported without paths, saying
-so, so that a state with thousands of drifted resources still audits in time linear in its size.
+The search evaluates one policy once per differing property on the way down (17 evaluations for a privileged
+container of the program's Deployment, as its live object holds it), and stops when its `Budget` is spent: the
+finding is then reported without paths, saying so, and the search costs at most a constant per finding.
 """
 
 from __future__ import annotations

@@ -149,7 +149,7 @@ class Violation:
     finding: str = "violation"  # FINDINGS
     judged: str = "inputs"  # the properties judged for the resource: "outputs" (its live values) or "inputs"
     # For a drift or declared finding: the paths where outputs and inputs differ that make the policy fire
-    # (offline_preview/drift.py); None when the search ran out of its budget.
+    # (offline_preview/drift.py); None when the search reached its limit (PATH_SEARCH_LIMIT, STACK_PATH_BUDGET).
     paths: tuple[DriftPath, ...] | None = ()
 
     @property
@@ -622,11 +622,15 @@ class _Found:
 # (`_Resource.declared`), or one side.
 JUDGED, DECLARED, INPUTS, OUTPUTS = "judged", "declared", "inputs", "outputs"
 
-ISOLATION_BUDGET = 200_000
-"""Evaluations (a stack policy's counting once per resource it reads) one process may spend naming the paths of
-drift and declared findings (offline_preview/drift.py): about four times what the whole audit of a
-50,000-resource state evaluates, so a state with many drifted resources stays linear; findings past it are
-reported without paths, saying so."""
+PATH_SEARCH_LIMIT = 100
+"""Evaluations of the policy one finding's path search may spend (offline_preview/drift.py): a Kubernetes
+object's drift takes about 20 (17 for a privileged container, 1 for a Cloudflare setting). Bounded per finding,
+the searches cost at most a constant per resource, the same in one process or several; a finding whose search
+runs out is reported without paths, saying so."""
+STACK_PATH_BUDGET = 200_000
+"""Resources that stack-policy evaluations may read, over the whole audit, searching the paths of stack
+policies' findings: each such evaluation reads every resource the policy reads, so this bounds the searches
+of a state with many drifted buckets or zones (in its one process, in order)."""
 MAX_CULPRITS = 8  # resources whose differences a stack policy's finding needs together: past it, no paths
 
 
@@ -664,7 +668,7 @@ class _Evaluator:
         self._namespace_versions = self._enforce_versions()
         self._differs: dict[str, bool] = {}
         self._stack_wired: dict[tuple[str, str], proto.AnalyzerResource] = {}
-        self.budget = Budget(ISOLATION_BUDGET)
+        self.stack_budget = Budget(STACK_PATH_BUDGET)
         self.violations: list[Violation] = []
         self.not_checked: list[NotChecked] = []
 
@@ -1062,7 +1066,9 @@ class _Evaluator:
         outputs, declared = self.marshaled(resource, resource.outputs), self.marshaled(resource, resource.declared)
         base, target = (declared, outputs) if finding == "drift" else (outputs, declared)
         try:
-            found = isolate(base, target, lambda props: self.fires(resource, policy_name, version, props), self.budget)
+            found = isolate(
+                base, target, lambda props: self.fires(resource, policy_name, version, props), Budget(PATH_SEARCH_LIMIT)
+            )
         except BudgetSpentError:
             return None
         return tuple(DriftPath(resource.urn, format_path(path)) for path in found)
@@ -1124,10 +1130,16 @@ class _Evaluator:
         def target(candidate: str) -> Mapping[str, Any]:
             return self.marshaled(by_urn[candidate], _props(by_urn[candidate], target_mode))
 
+        search = Budget(PATH_SEARCH_LIMIT)
+
         def fires(overrides: Mapping[str, Mapping[str, Any]]) -> bool:
-            self.budget.spend(len(resources))
+            self.stack_budget.spend(len(resources))
             found = self.run_stack(name, resources, base_mode, overrides)
             return any(v.urn == urn for v in found.violations)
+
+        def fires_with(subset: Sequence[str]) -> bool:
+            search.spend()
+            return fires({u: target(u) for u in subset})
 
         try:
             candidates = [r.urn for r in resources if self.differs(r)]
@@ -1138,7 +1150,7 @@ class _Evaluator:
                 for r in resources
                 if r.urn in candidates_set and (urn in r.dependencies or (reported and r.urn in reported.dependencies))
             ]
-            culprits = isolate_resources(candidates, lambda subset: fires({u: target(u) for u in subset}), urn, related)
+            culprits = isolate_resources(candidates, fires_with, urn, related)
             if not culprits or len(culprits) > MAX_CULPRITS:
                 return None
             paths: list[DriftPath] = []
@@ -1146,7 +1158,7 @@ class _Evaluator:
                 others = {u: target(u) for u in culprits if u != culprit}
                 base = self.marshaled(by_urn[culprit], _props(by_urn[culprit], base_mode))
                 found = isolate(
-                    base, target(culprit), lambda props, c=culprit, o=others: fires({**o, c: props}), self.budget
+                    base, target(culprit), lambda props, c=culprit, o=others: fires({**o, c: props}), search
                 )
                 paths += [DriftPath(culprit, format_path(path)) for path in found]
         except BudgetSpentError:
@@ -1233,7 +1245,7 @@ def finding_lines(violation: Violation, types: Mapping[str, str] | None = None) 
     if violation.finding == "violation":
         return [f"Judged: the {'outputs (live values)' if violation.judged == 'outputs' else 'inputs'}."]
     if violation.paths is None:
-        where = "(not named: the audit's budget for naming the paths is spent)"
+        where = "(not named: the search for them reached its limit)"
     else:
         where = ", ".join(_where(path, violation.urn, types) for path in violation.paths) or "(none found)"
     if violation.finding == "drift":

@@ -397,12 +397,19 @@ def test_an_encrypted_secret_in_the_outputs_a_policy_reads_is_not_checked() -> N
 def test_past_the_budget_a_drift_is_reported_without_paths_saying_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(policy_eval, "ISOLATION_BUDGET", 3)
+    monkeypatch.setattr(policy_eval, "PATH_SEARCH_LIMIT", 3)
     code, out, report = run(tmp_path, capsys, refreshed_program({DEPLOYMENT: privileged}, rewrite_inputs=False))
     assert code == 1
     (violation,) = report["violations"]
     assert (violation["finding"], violation["paths"]) == ("drift", None)
-    assert "They differ at: (not named: the audit's budget for naming the paths is spent)." in out
+    assert "They differ at: (not named: the search for them reached its limit)." in out
+
+
+def test_past_the_stack_policies_budget_a_drift_is_reported_without_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    suspended = {"bucket": "logs", "id": "logs", "versioningConfiguration": {"status": "Suspended"}}
+    monkeypatch.setattr(policy_eval, "STACK_PATH_BUDGET", 3)  # fewer than the 4 resources one evaluation reads
+    (violation,) = [v for v in audit(export(bucket_state(suspended))).violations if v.policy_name.startswith("s3-v")]
+    assert (violation.finding, violation.paths) == ("drift", None)
 
 
 # --- workers, and make audit ------------------------------------------------------------------------
