@@ -363,6 +363,15 @@ def test_an_outputs_shape_a_policy_does_not_know_is_not_checked_on_the_outputs()
     assert entries == [(TLS_POLICY, "outputs")]
 
 
+def test_a_live_workload_of_a_shape_the_policies_do_not_know_is_not_checked_on_its_outputs() -> None:
+    resources = refreshed_program({DEPLOYMENT: lambda live: live["spec"]["template"].update(spec=[])})
+    result = audit(export(resources))
+    assert result.violations == []
+    entries = {(n.policy_name, n.judged, n.reason) for n in result.evaluation.not_checked}
+    assert (PRIVILEGED, "outputs", "spec.template.spec is [], not a pod spec this policy can read") in entries
+    assert {judged for _, judged, _ in entries} == {"outputs"}
+
+
 def test_inputs_of_a_shape_a_policy_does_not_know_are_not_checked_on_the_inputs_though_the_outputs_pass() -> None:
     # Nothing is hidden: the live value passes, and the declared one is listed as not checked, saying so.
     resources = refreshed_program()
