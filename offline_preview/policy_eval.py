@@ -275,10 +275,13 @@ class _Provider:
     inputs: Mapping[str, Any]
 
 
-# Why an audit judges a resource on its inputs (the report's `judgedOnInputs`).
+# Why an audit judges a resource on its inputs (the report's `judgedOnInputs`). The engine writes neither a create
+# still in flight (a pending operation, listed apart) nor one a `--target`ed update skipped (pulumi/pulumi
+# pkg/resource/deploy/step.go, NewSkippedCreateStep: "we will not write these into the checkpoint file"), so a
+# live resource without outputs is rare: the rule is for whatever state holds one.
 NO_OUTPUTS = (
-    "the state holds no outputs for it (a state written by hand or by an older tool, or a resource whose "
-    "provider recorded none), so its live values are unknown"
+    "the state holds no outputs for it (a state edited by hand or written by another tool, or a provider that "
+    "recorded none), so its live values are unknown"
 )
 COMPONENT = "a component resource: its outputs are what the program registered, not values read from a provider"
 PROVIDER = "a provider resource: its outputs are its configuration, which a refresh does not read"
@@ -1288,8 +1291,8 @@ def format_not_checked(entries: Sequence[NotChecked], *, audit: bool = False) ->
 def format_judged_on_inputs(entries: Sequence[JudgedOnInputs]) -> str:
     """The custom resources an audit judged on their inputs because the state holds no outputs for them."""
     lines = [
-        "Judged on their inputs, as the state holds no outputs for them (a state written by hand or by an older "
-        "tool, or their provider recorded none), so their live values are unknown:"
+        "Judged on their inputs, as the state holds no outputs for them (a state edited by hand or written by "
+        "another tool, or a provider that recorded none), so their live values are unknown:"
     ]
     lines += [
         f"    - {entry.resource_type}: {resource_name(entry.urn)}" for entry in entries if entry.reason == NO_OUTPUTS
