@@ -10,9 +10,19 @@ Two halves, kept apart on purpose:
   unknown values and messages are therefore exactly the SDK's.
 
 What a policy sees:
-- Resource policies (`Analyze`) get each resource's inputs, after the remediations have run on them;
-  stack policies (`AnalyzeStack`) get the resources' outputs at the end, with parent, dependencies and
-  propertyDependencies. A policy that declares the resource types it reads (policies/common.py) is sent
+- In a preview, resource policies (`Analyze`) get each resource's inputs, after the remediations have run on
+  them; stack policies (`AnalyzeStack`) get the resources' outputs at the end, with parent, dependencies and
+  propertyDependencies, as the CLI sends them.
+- In an audit, both judge the same properties of each resource (`_Resource.view`): its outputs, the live
+  values as its provider last read them, when it is a custom resource whose state holds outputs; else its
+  inputs (a component's outputs are what the program registered; a provider's are its configuration; a
+  resource whose state holds no outputs has no live values to judge), and the report says which. Where the
+  outputs differ from what the inputs declare (`_Resource.declared`: the outputs with each property the
+  inputs hold taken from the inputs; computed ones stay), the policies run on that too, and the verdicts are
+  compared per policy and resource: both violated, a violation; only the outputs, a drift; only the inputs, a
+  declared finding. A drift or declared finding names the property paths whose difference makes the policy
+  fire (offline_preview/drift.py). The PSS policies' namespace version is read from the same properties.
+- A policy that declares the resource types it reads (policies/common.py) is sent
   only those, which is what keeps a state of thousands of resources fast; the policy ignores the others
   itself, so the verdicts are the CLI's.
 - Secrets: the engine sends them marked, and pulumi_policy unwraps them for validations, which see the
@@ -36,10 +46,11 @@ A preview and an audit differ where the state is already there:
 Either way, a policy that does not know a resource's shape says "not checked" (listed apart, never a
 violation), and pending deletes and pending operations of a state are listed apart, never audited as live.
 
-Where this differs from the CLI: there are no providers, so the inputs are the program's rather than the
-provider's `Check`ed ones (pulumi-kubernetes, for one, marks Secret data secret in Check); a config entry
-naming no policy of the pack is an error here, where the CLI silently ignores it; and the CLI judges a
-workload at the pack config's `kubernetesVersion` only (it cannot read the namespace's label).
+Where this differs from the CLI: there are no providers, so a preview's inputs are the program's rather than
+the provider's `Check`ed ones (pulumi-kubernetes, for one, marks Secret data secret in Check); a config entry
+naming no policy of the pack is an error here, where the CLI silently ignores it; the CLI judges a
+workload at the pack config's `kubernetesVersion` only (it cannot read the namespace's label); and the CLI has
+no audit of a state: it runs resource policies on inputs only.
 """
 
 from __future__ import annotations
@@ -47,7 +58,9 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import dataclasses
+import gc
 import json
 import math
 import multiprocessing
@@ -55,7 +68,7 @@ import os
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from struct import unpack
@@ -78,6 +91,7 @@ from components.sdk_internals import (
     proto,
     unknown_value_read,
 )
+from offline_preview.drift import Budget, BudgetSpentError, format_path, isolate, isolate_resources
 from offline_preview.engine import Registration, Rendering
 from offline_preview.render import stack_export
 from offline_preview.state import PendingResource, State, StateError, parse_state, read_state, source_name
@@ -112,6 +126,19 @@ PolicyPackConfig = Mapping[str, Any] | str | Path | None
 """The `--policy-pack-config` JSON: a mapping, or the path of the file (format: policies/pack.py)."""
 
 
+FINDINGS = ("violation", "drift", "declared")
+"""What an audit found, for a resource judged on its outputs: a violation of the outputs and of the inputs alike
+(or of the only properties it judged); a drift, of the outputs only; a declared one, of the inputs only."""
+
+
+@dataclass(frozen=True)
+class DriftPath:
+    """A property path where a resource's outputs and inputs differ, relevant to a finding."""
+
+    urn: str  # the resource holding it (a stack policy's finding may come from another resource than its own)
+    path: str  # `spec.template.spec.containers[0].securityContext.privileged`; "" for the resource as a whole
+
+
 @dataclass(frozen=True)
 class Violation:
     policy_name: str
@@ -119,6 +146,16 @@ class Violation:
     urn: str
     message: str  # as the CLI prints it: the policy's description, then what is wrong and how to fix it
     resource_type: str
+    finding: str = "violation"  # FINDINGS
+    judged: str = "inputs"  # the properties judged for the resource: "outputs" (its live values) or "inputs"
+    # For a drift or declared finding: the paths where outputs and inputs differ that make the policy fire
+    # (offline_preview/drift.py); None when the search reached its limit (PATH_SEARCH_LIMIT, STACK_PATH_BUDGET).
+    paths: tuple[DriftPath, ...] | None = ()
+
+    @property
+    def verdict(self) -> tuple[str, str, str, str, str]:
+        """What the CLI would report: policy, level, resource, message, type."""
+        return (self.policy_name, self.enforcement_level, self.urn, self.message, self.resource_type)
 
 
 @dataclass(frozen=True)
@@ -129,6 +166,16 @@ class NotChecked:
     urn: str
     resource_type: str
     reason: str
+    judged: str = "inputs"  # the properties that could not be checked: "outputs" or "inputs"
+
+
+@dataclass(frozen=True)
+class JudgedOnInputs:
+    """A resource an audit judged on its inputs, and why (its outputs are not live values, or there are none)."""
+
+    urn: str
+    resource_type: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -136,6 +183,8 @@ class Evaluation:
     violations: list[Violation]
     not_checked: list[NotChecked]
     resources: int  # how many resources the pack was run on
+    judged_on_outputs: int = 0  # of them, judged on their outputs (an audit only)
+    judged_on_inputs: tuple[JudgedOnInputs, ...] = ()  # the others, in an audit
 
 
 @dataclass(frozen=True)
@@ -180,14 +229,35 @@ def audit(
     """The audit of a state: a `pulumi stack export` or checkpoint, as a file, parsed, or read (`State`).
     Raises StateError for a state it does not read and PolicyConfigError for an invalid config. `workers`:
     processes for a large state (default: one per CPU, at most 4)."""
-    if isinstance(state, str | Path):
-        state = read_state(state)
-    elif not isinstance(state, State):
-        state = parse_state(state, "the state")
-    resources = _resources(state.resources)
-    evaluator = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source)
-    evaluation = evaluator.run(workers)
+    with _collector_spared():
+        if isinstance(state, str | Path):
+            state = read_state(state)
+        elif not isinstance(state, State):
+            state = parse_state(state, "the state")
+    # The state is read once and only read afterwards: frozen, the collector no longer walks its objects on
+    # each full collection, and the forked workers (which inherit it) do not write to its pages.
+    gc.freeze()
+    try:
+        resources = _resources(state.resources, audit=True)
+        evaluator = _Evaluator(resources, state.stack, state.project, config, audit=True, source=state.source)
+        evaluation = evaluator.run(workers)
+    finally:
+        gc.unfreeze()
     return AuditResult(state, evaluation)
+
+
+@contextlib.contextmanager
+def _collector_spared() -> Iterator[None]:
+    """The cyclic garbage collector paused while a state is parsed: JSON makes trees, no cycles, and a
+    50,000-resource state is millions of objects the collector would otherwise walk again and again as they
+    arrive (Python's gc docs, gc.freeze: disable early, freeze before fork)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def evaluate_export(export: Mapping[str, Any] | str | Path, config: PolicyPackConfig = None) -> list[Violation]:
@@ -203,6 +273,18 @@ class _Provider:
     urn: str
     type: str
     inputs: Mapping[str, Any]
+
+
+# Why an audit judges a resource on its inputs (the report's `judgedOnInputs`). The engine writes neither a create
+# still in flight (a pending operation, listed apart) nor one a `--target`ed update skipped (pulumi/pulumi
+# pkg/resource/deploy/step.go, NewSkippedCreateStep: "we will not write these into the checkpoint file"), so a
+# live resource without outputs is rare: the rule is for whatever state holds one.
+NO_OUTPUTS = (
+    "the state holds no outputs for it (a state edited by hand or written by another tool, or a provider that "
+    "recorded none), so its live values are unknown"
+)
+COMPONENT = "a component resource: its outputs are what the program registered, not values read from a provider"
+PROVIDER = "a provider resource: its outputs are its configuration, which a refresh does not read"
 
 
 @dataclass(frozen=True)
@@ -221,10 +303,39 @@ class _Resource:
     additional_secret_outputs: Sequence[str]
     custom_timeouts: Mapping[str, float]
     provider: _Provider | None
+    # What the policies judge: "outputs" in an audit of a custom resource whose state holds outputs (its live
+    # values as the provider last read them), else "inputs", for `judged_why`.
+    judged: str = "inputs"
+    judged_why: str = ""
+
+    @property
+    def view(self) -> Mapping[str, Any]:
+        """The properties judged."""
+        return self.outputs if self.judged == "outputs" else self.inputs
+
+    @property
+    def declared(self) -> Mapping[str, Any]:
+        """What the inputs declare, set against the outputs judged: the outputs with each property the inputs
+        hold taken from the inputs. A property only the provider computes (an id, an ARN, a block it reads back)
+        is nobody's declaration and stays as the outputs hold it: taken away, a policy that matches resources by
+        such an id would see a violation no input holds."""
+        return {**self.outputs, **self.inputs} if self.judged == "outputs" else self.inputs
+
+
+def _judged(state: Mapping[str, Any], outputs: Mapping[str, Any], audit: bool) -> tuple[str, str]:
+    if not audit:  # a preview judges the program's inputs, as `pulumi preview` does
+        return "inputs", ""
+    if state.get("custom") is False:
+        return "inputs", COMPONENT
+    if state["type"].startswith("pulumi:providers:"):
+        return "inputs", PROVIDER
+    if not any(not key.startswith("__") for key in outputs):  # none, or only the provider's bookkeeping
+        return "inputs", NO_OUTPUTS
+    return "outputs", ""
 
 
 def _resources(
-    states: Sequence[Mapping[str, Any]], plaintext: Mapping[str, Registration] | None = None
+    states: Sequence[Mapping[str, Any]], plaintext: Mapping[str, Registration] | None = None, *, audit: bool = False
 ) -> list[_Resource]:
     plaintext = plaintext or {}
 
@@ -239,24 +350,30 @@ def _resources(
         for state in states
         if state["type"].startswith("pulumi:providers:")
     }
-    return [
-        _Resource(
-            urn=state["urn"],
-            type=state["type"],
-            inputs=properties(state, "inputs"),
-            outputs=properties(state, "outputs"),
-            parent=state.get("parent") or "",
-            dependencies=state.get("dependencies") or [],
-            property_dependencies={k: v for k, v in (state.get("propertyDependencies") or {}).items() if v},
-            protect=bool(state.get("protect")),
-            aliases=state.get("aliases") or [],
-            additional_secret_outputs=state.get("additionalSecretOutputs") or [],
-            custom_timeouts=state.get("customTimeouts") or {},
-            # A provider reference is "<provider URN>::<provider id>".
-            provider=providers.get((state.get("provider") or "").rsplit("::", 1)[0]),
+    resources = []
+    for state in states:
+        outputs = properties(state, "outputs")
+        judged, why = _judged(state, outputs, audit)
+        resources.append(
+            _Resource(
+                urn=state["urn"],
+                type=state["type"],
+                inputs=properties(state, "inputs"),
+                outputs=outputs,
+                parent=state.get("parent") or "",
+                dependencies=state.get("dependencies") or [],
+                property_dependencies={k: v for k, v in (state.get("propertyDependencies") or {}).items() if v},
+                protect=bool(state.get("protect")),
+                aliases=state.get("aliases") or [],
+                additional_secret_outputs=state.get("additionalSecretOutputs") or [],
+                custom_timeouts=state.get("customTimeouts") or {},
+                # A provider reference is "<provider URN>::<provider id>".
+                provider=providers.get((state.get("provider") or "").rsplit("::", 1)[0]),
+                judged=judged,
+                judged_why=why,
+            )
         )
-        for state in states
-    ]
+    return resources
 
 
 # --- marshaling, as the engine does for an analyzer --------------------------------------------
@@ -330,6 +447,10 @@ def _marshaled(value: Any, skip_internal_keys: bool) -> Any:
 def _wire_form(properties: Mapping[str, Any], skip_internal_keys: bool) -> Mapping[str, Any]:
     """`_marshaled(properties)`, skipping the walk when the properties hold no signature and no "__" key (most
     of a state: serializing in C to look is cheaper than walking in Python)."""
+    if skip_internal_keys and any(key.startswith("__") for key in properties):
+        # The usual place of a provider's bookkeeping (pulumi-kubernetes' `__inputs`, a copy of the inputs):
+        # dropped before looking, the rest is often plain.
+        properties = {key: value for key, value in properties.items() if not key.startswith("__")}
     text = json.dumps(properties, separators=(",", ":"))
     plain = SIG not in text and (not skip_internal_keys or '"__' not in text)
     if plain and "NaN" not in text and "Infinity" not in text:  # JSON reads 1e400 as inf, and NaN as NaN
@@ -491,6 +612,39 @@ def _is_reported(level: str) -> bool:
     return level != "disabled"
 
 
+@dataclass
+class _Found:
+    """What one run of policies over one set of properties found, before it is kept (or, in an audit of a
+    resource whose outputs and inputs differ, classified against the run over the other set)."""
+
+    violations: list[Violation] = dataclasses.field(default_factory=list)
+    not_checked: list[NotChecked] = dataclasses.field(default_factory=list)
+
+
+# Which properties of each resource a run hands the policies: those judged (`_Resource.view`), those declared
+# (`_Resource.declared`), or one side.
+JUDGED, DECLARED, INPUTS, OUTPUTS = "judged", "declared", "inputs", "outputs"
+
+PATH_SEARCH_LIMIT = 100
+"""Evaluations of the policy one finding's path search may spend (offline_preview/drift.py): a Kubernetes
+object's drift takes about 20 (17 for a privileged container, 1 for a Cloudflare setting). Bounded per finding,
+the searches cost at most a constant per resource, the same in one process or several; a finding whose search
+runs out is reported without paths, saying so."""
+STACK_PATH_BUDGET = 200_000
+"""Resources that stack-policy evaluations may read, over the whole audit, searching the paths of stack
+policies' findings: each such evaluation reads every resource the policy reads, so this bounds the searches
+of a state with many drifted buckets or zones (in its one process, in order)."""
+MAX_CULPRITS = 8  # resources whose differences a stack policy's finding needs together: past it, no paths
+
+
+def _props(resource: _Resource, mode: str) -> Mapping[str, Any]:
+    if mode == JUDGED:
+        return resource.view
+    if mode == DECLARED:
+        return resource.declared
+    return resource.inputs if mode == INPUTS else resource.outputs
+
+
 class _Evaluator:
     """One preview's or audit's run of the pack over a list of resources."""
 
@@ -511,9 +665,13 @@ class _Evaluator:
         self.policies: dict[str, Policy] = {policy.name: policy for policy in pack.POLICIES}
         self.config = _pack_config(_servicer(pack.POLICIES).GetAnalyzerInfo(empty_pb2.Empty(), None), config)
         self.types = {resource.urn: resource.type for resource in resources}
+        self.judged = {resource.urn: resource.judged for resource in resources}
         self._servicers: dict[tuple[tuple[str, ...], str | None], PolicyAnalyzerServicer] = {}
         self._resource_policies: dict[str, tuple[str, ...]] = {}
         self._namespace_versions = self._enforce_versions()
+        self._differs: dict[str, bool] = {}
+        self._stack_wired: dict[tuple[str, str], proto.AnalyzerResource] = {}
+        self.stack_budget = Budget(STACK_PATH_BUDGET)
         self.violations: list[Violation] = []
         self.not_checked: list[NotChecked] = []
 
@@ -556,12 +714,13 @@ class _Evaluator:
         return self._resource_policies[resource_type]
 
     def _enforce_versions(self) -> dict[str, str]:
-        """Namespace name -> the Pod Security Admission version it enforces (PSA's default: latest)."""
+        """Namespace name -> the Pod Security Admission version it enforces (PSA's default: latest), read from
+        the properties judged: in an audit, the label the live namespace carries."""
         versions: dict[str, str] = {}
         for resource in self.resources:
             if resource.type != NAMESPACE_TYPE:
                 continue
-            metadata = resource.inputs.get("metadata")
+            metadata = resource.view.get("metadata")
             name = metadata.get("name") if isinstance(metadata, Mapping) else None
             labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
             label = labels.get(ENFORCE_VERSION_LABEL) if isinstance(labels, Mapping) else None
@@ -575,7 +734,7 @@ class _Evaluator:
 
     def pod_security_version(self, resource: _Resource) -> str | None:
         """The enforce-version of the workload's namespace, if the namespace is here."""
-        metadata = resource.inputs.get("metadata")
+        metadata = resource.view.get("metadata")
         namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
         if not isinstance(namespace, str) or not namespace:
             provider_namespace = resource.provider.inputs.get("namespace") if resource.provider else None
@@ -583,6 +742,13 @@ class _Evaluator:
         return self._namespace_versions.get(namespace)
 
     # --- requests
+
+    def marshaled(self, resource: _Resource, properties: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The properties as a validation gets them (no "__" keys)."""
+        try:
+            return _wire_form(properties, skip_internal_keys=True)
+        except _MalformedValueError as exc:
+            raise StateError(f"{self.source}: resource {resource.urn}: {exc}") from None
 
     def wire(self, resource: _Resource, properties: Mapping[str, Any], skip_internal_keys: bool) -> struct_pb2.Struct:
         try:
@@ -602,21 +768,21 @@ class _Evaluator:
         )
 
     def analyze_request(
-        self, resource: _Resource, inputs: Mapping[str, Any], *, skip_internal_keys: bool
+        self, resource: _Resource, properties: Mapping[str, Any], *, skip_internal_keys: bool, marshaled: bool = False
     ) -> proto.AnalyzeRequest:
         return proto.AnalyzeRequest(
             type=resource.type,
-            properties=self.wire(resource, inputs, skip_internal_keys),
+            properties=_struct(properties) if marshaled else self.wire(resource, properties, skip_internal_keys),
             urn=resource.urn,
             name=resource_name(resource.urn),
             options=_options(resource),
             provider=self.provider(resource),
         )
 
-    def stack_resource(self, resource: _Resource) -> proto.AnalyzerResource:
+    def stack_resource(self, resource: _Resource, properties: Mapping[str, Any]) -> proto.AnalyzerResource:
         return proto.AnalyzerResource(
             type=resource.type,
-            properties=self.wire(resource, resource.outputs, skip_internal_keys=True),
+            properties=self.wire(resource, properties, skip_internal_keys=True),
             urn=resource.urn,
             name=resource_name(resource.urn),
             options=_options(resource),
@@ -630,10 +796,29 @@ class _Evaluator:
             },
         )
 
+    def wired(self, resource: _Resource, mode: str) -> proto.AnalyzerResource:
+        """A stack policy's view of the resource, built once per set of properties."""
+        same = mode == JUDGED or (mode == DECLARED and not self.differs(resource))
+        side = resource.judged if same else mode
+        key = (resource.urn, side)
+        if key not in self._stack_wired:
+            self._stack_wired[key] = self.stack_resource(resource, _props(resource, side))
+        return self._stack_wired[key]
+
+    def differs(self, resource: _Resource) -> bool:
+        """Whether an audit judges the resource's outputs and they hold other values than its inputs declare (the
+        providers' "__" bookkeeping aside): then what the inputs declare is judged too, and the verdicts compared."""
+        if resource.judged != OUTPUTS:
+            return False
+        if resource.urn not in self._differs:
+            differs = self.marshaled(resource, resource.outputs) != self.marshaled(resource, resource.declared)
+            self._differs[resource.urn] = differs
+        return self._differs[resource.urn]
+
     # --- verdicts
 
     def report(
-        self, diagnostic: Any, urn: str, resource_type: str, suspects: Iterable[_Resource], *, outputs: bool = False
+        self, diagnostic: Any, urn: str, resource_type: str, suspects: Iterable[_Resource], mode: str, found: _Found
     ) -> None:
         """One diagnostic of the servicer, as the CLI reports it; in an audit, a policy that read an unknown
         value instead fails closed at the resource that holds it."""
@@ -642,10 +827,10 @@ class _Evaluator:
             level = _LEVEL_NAMES[diagnostic.enforcementLevel]
             # The engine reports a violation of a remediating policy as mandatory: the remediation did not fix it.
             level = "mandatory" if level == "remediate" else level
-            self.violations.append(Violation(diagnostic.policyName, level, urn, diagnostic.message, resource_type))
+            found.violations.append(Violation(diagnostic.policyName, level, urn, diagnostic.message, resource_type))
             return
         policy_name, path = read
-        self.unknown_read(policy_name, path, urn, resource_type, suspects, outputs=outputs)
+        self.unknown_read(policy_name, path, urn, resource_type, suspects, mode, found)
 
     def unknown_read(
         self,
@@ -654,16 +839,15 @@ class _Evaluator:
         urn: str,
         resource_type: str,
         suspects: Iterable[_Resource],
-        *,
-        outputs: bool = False,
+        mode: str,
+        found: _Found,
     ) -> None:
         """A policy read an unknown value at `path` of one of the suspects (a resource policy's resource; a
-        stack policy's resources, whose outputs it reads): fail closed there, or, for an encrypted secret,
-        say it was not checked."""
+        stack policy's resources) in the properties `mode` names: fail closed there, or, for an encrypted
+        secret, say it was not checked."""
         for suspect in suspects:
-            properties = suspect.outputs if outputs else suspect.inputs
             try:
-                paths = _unknown_paths(_marshaled(properties, skip_internal_keys=False))
+                paths = _unknown_paths(_marshaled(_props(suspect, mode), skip_internal_keys=False))
             except _MalformedValueError:
                 continue
             if path in paths:
@@ -672,7 +856,7 @@ class _Evaluator:
         else:
             secret = False
         if secret:
-            self.not_checked.append(
+            found.not_checked.append(
                 NotChecked(
                     policy_name,
                     urn,
@@ -684,7 +868,7 @@ class _Evaluator:
             return
         policy = self.policies[policy_name]
         level = self.level(policy_name)
-        self.violations.append(
+        found.violations.append(
             Violation(
                 policy_name,
                 "mandatory" if level == "remediate" else level,
@@ -696,31 +880,35 @@ class _Evaluator:
             )
         )
 
-    def collect_not_checked(self, response: Any, default_urn: str) -> None:
+    def collect_not_checked(self, response: Any, default_urn: str, found: _Found) -> None:
         for entry in response.not_applicable:
             for urn, why in parse_not_checked(entry.reason):
                 urn = urn or default_urn
-                self.not_checked.append(NotChecked(entry.policy_name, urn, self.types.get(urn, STACK_TYPE), why))
+                found.not_checked.append(NotChecked(entry.policy_name, urn, self.types.get(urn, STACK_TYPE), why))
 
-    def remediate(self, analyzer: PolicyAnalyzerServicer, resource: _Resource) -> _Resource:
-        """In a preview, the resource with its inputs as the remediations leave them, and one violation per
-        remediation that changed it; in an audit, a violation per remediation that would."""
-        response = analyzer.Remediate(self.analyze_request(resource, resource.inputs, skip_internal_keys=False), None)
+    def remediate(
+        self, analyzer: PolicyAnalyzerServicer, resource: _Resource, mode: str, found: _Found
+    ) -> Mapping[str, Any]:
+        """In a preview, the properties `mode` names as the remediations leave them, and one violation per
+        remediation that changed them; in an audit, a violation per remediation that would (they stay)."""
+        properties = _props(resource, mode)
+        request = self.analyze_request(resource, properties, skip_internal_keys=False)
+        response = analyzer.Remediate(request, None)
         for remediation in response.remediations:
             if remediation.diagnostic:  # the remediation could not run (an unknown value)
                 read = unknown_value_read(remediation.diagnostic) if self.audit else None
                 if read is None:
-                    self.violations.append(
+                    found.violations.append(
                         Violation(
                             remediation.policyName, "advisory", resource.urn, remediation.diagnostic, resource.type
                         )
                     )
                 else:
-                    self.unknown_read(read[0], read[1], resource.urn, resource.type, [resource])
+                    self.unknown_read(read[0], read[1], resource.urn, resource.type, [resource], mode, found)
                 continue
             if not remediation.HasField("properties"):
                 continue
-            before = json_format.MessageToDict(self.wire(resource, resource.inputs, skip_internal_keys=False))
+            before = json_format.MessageToDict(request.properties)
             after = json_format.MessageToDict(remediation.properties)
             changed = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
             if not changed:  # the CLI shows a remediation only if it changed something
@@ -732,7 +920,7 @@ class _Evaluator:
                     "run `pulumi up`; a secret that sat in the state in plain text is exposed: rotate it."
                 )
                 level = self.level(remediation.policyName)
-                self.violations.append(
+                found.violations.append(
                     Violation(
                         remediation.policyName,
                         "mandatory" if level == "remediate" else level,
@@ -743,49 +931,244 @@ class _Evaluator:
                 )
             else:
                 message = f"{remediation.description}\nRemediated: {', '.join(changed)}."
-                self.violations.append(
+                found.violations.append(
                     Violation(remediation.policyName, "remediate", resource.urn, message, resource.type)
                 )
-                resource = dataclasses.replace(resource, inputs=after)
-        return resource
+                properties = after
+        return properties
+
+    def keep(self, found: _Found, mode: str) -> None:
+        """A run's verdicts as they stand, each saying which properties were judged."""
+        for violation in found.violations:
+            judged = self.judged.get(violation.urn, INPUTS) if mode == JUDGED else mode
+            self.violations.append(dataclasses.replace(violation, judged=judged))
+        for entry in found.not_checked:
+            judged = self.judged.get(entry.urn, INPUTS) if mode == JUDGED else mode
+            self.not_checked.append(dataclasses.replace(entry, judged=judged))
+
+    def classify(
+        self, live: _Found, declared: _Found, paths_of: Callable[[str, str, str], tuple[DriftPath, ...] | None]
+    ) -> None:
+        """An audit's verdicts from a run over the judged properties (`live`) and one over the inputs
+        (`declared`), per policy and resource: both violated, a violation; only the outputs, a drift; only the
+        inputs, a declared finding. Inputs a policy could not check (a not-checked entry, which an unknown value
+        is not: that fails closed) make no drift. `paths_of(policy, urn, finding)` names the paths."""
+        live_keys = {(v.policy_name, v.urn) for v in live.violations}
+        declared_keys = {(v.policy_name, v.urn) for v in declared.violations}
+        inputs_unchecked = {(n.policy_name, n.urn) for n in declared.not_checked}
+        live_unchecked = {(n.policy_name, n.urn) for n in live.not_checked}
+        paths: dict[tuple[str, str, str], tuple[DriftPath, ...] | None] = {}
+
+        def named(policy_name: str, urn: str, finding: str) -> tuple[DriftPath, ...] | None:
+            key = (policy_name, urn, finding)
+            if key not in paths:
+                paths[key] = paths_of(policy_name, urn, finding)
+            return paths[key]
+
+        for violation in live.violations:
+            key = (violation.policy_name, violation.urn)
+            judged = self.judged.get(violation.urn, INPUTS)
+            if key in declared_keys or key in inputs_unchecked:
+                self.violations.append(dataclasses.replace(violation, judged=judged))
+            else:
+                self.violations.append(
+                    dataclasses.replace(violation, finding="drift", judged=judged, paths=named(*key, "drift"))
+                )
+        for violation in declared.violations:
+            key = (violation.policy_name, violation.urn)
+            if key in live_keys:
+                continue
+            self.violations.append(
+                dataclasses.replace(
+                    violation,
+                    finding="declared",
+                    judged=self.judged.get(violation.urn, INPUTS),
+                    paths=named(*key, "declared"),
+                )
+            )
+        for entry in live.not_checked:
+            self.not_checked.append(dataclasses.replace(entry, judged=self.judged.get(entry.urn, INPUTS)))
+        for entry in declared.not_checked:
+            key = (entry.policy_name, entry.urn)
+            if key not in live_keys and key not in live_unchecked:
+                self.not_checked.append(dataclasses.replace(entry, judged=INPUTS))
+
+    # --- resource policies
+
+    def run_policies(
+        self,
+        analyzer: PolicyAnalyzerServicer,
+        names: tuple[str, ...],
+        resource: _Resource,
+        mode: str,
+        marshaled: Mapping[str, Any] | None = None,
+    ) -> _Found:
+        """Remediations first, then the resource policies on the result, as the engine runs them for a
+        resource as it registers, over the properties `mode` names (`marshaled`: those, marshaled already)."""
+        found = _Found()
+        policies = [cast(ResourceValidationPolicy, self.policies[name]) for name in names]
+        properties = _props(resource, mode)
+        if any(self.level(p.name) == "remediate" and p.has_remediation() for p in policies):
+            remediated = self.remediate(analyzer, resource, mode, found)
+            marshaled = None if remediated is not properties else marshaled
+            properties = remediated
+        if not any(p.has_validation() for p in policies):
+            return found
+        if marshaled is None:
+            request = self.analyze_request(resource, properties, skip_internal_keys=True)
+        else:
+            request = self.analyze_request(resource, marshaled, skip_internal_keys=True, marshaled=True)
+        response = analyzer.Analyze(request, None)
+        for diagnostic in response.diagnostics:
+            self.report(diagnostic, resource.urn, resource.type, [resource], mode, found)
+        self.collect_not_checked(response, resource.urn, found)
+        return found
 
     def analyze(self, resource: _Resource) -> None:
-        """Remediations first, then the resource policies on the result, as the engine runs them for a
-        resource as it registers."""
+        """The resource policies on the judged properties; in an audit of outputs that differ from the inputs,
+        on the inputs too, and the two compared."""
         names = self.resource_policies(resource.type)
         if not names:
             return
         version = self.pod_security_version(resource) if self.config.versioned.intersection(names) else None
         analyzer = self.servicer(names, version)
-        policies = [cast(ResourceValidationPolicy, self.policies[name]) for name in names]
-        if any(self.level(p.name) == "remediate" and p.has_remediation() for p in policies):
-            resource = self.remediate(analyzer, resource)
-        if not any(p.has_validation() for p in policies):
+        view = self.marshaled(resource, resource.view)
+        live = self.run_policies(analyzer, names, resource, JUDGED, view)
+        if resource.judged != OUTPUTS:
+            self.keep(live, JUDGED)
             return
-        response = analyzer.Analyze(self.analyze_request(resource, resource.inputs, skip_internal_keys=True), None)
+        declared_view = self.marshaled(resource, resource.declared)
+        self._differs[resource.urn] = view != declared_view
+        if view == declared_view:
+            self.keep(live, JUDGED)
+            return
+        declared = self.run_policies(analyzer, names, resource, DECLARED, declared_view)
+        self.classify(live, declared, lambda name, _urn, finding: self.resource_paths(resource, name, version, finding))
+
+    def fires(self, resource: _Resource, policy_name: str, version: str | None, properties: Any) -> bool:
+        """Whether the policy reports anything (a violation, a remediation it would make, an unknown value it
+        read) about the resource with these marshaled properties."""
+        analyzer = self.servicer((policy_name,), version)
+        policy = cast(ResourceValidationPolicy, self.policies[policy_name])
+        request = self.analyze_request(resource, properties, skip_internal_keys=True)
+        if self.level(policy_name) == "remediate" and policy.has_remediation():
+            for remediation in analyzer.Remediate(request, None).remediations:
+                if remediation.diagnostic:
+                    return True
+                if remediation.HasField("properties") and json_format.MessageToDict(
+                    remediation.properties
+                ) != json_format.MessageToDict(request.properties):
+                    return True
+        return policy.has_validation() and bool(analyzer.Analyze(request, None).diagnostics)
+
+    def resource_paths(
+        self, resource: _Resource, policy_name: str, version: str | None, finding: str
+    ) -> tuple[DriftPath, ...] | None:
+        """The paths where the resource's outputs and inputs differ that make the policy fire on the side it
+        fires on (`finding`: drift, the outputs; declared, the inputs); None when the budget is spent."""
+        outputs, declared = self.marshaled(resource, resource.outputs), self.marshaled(resource, resource.declared)
+        base, target = (declared, outputs) if finding == "drift" else (outputs, declared)
+        try:
+            found = isolate(
+                base, target, lambda props: self.fires(resource, policy_name, version, props), Budget(PATH_SEARCH_LIMIT)
+            )
+        except BudgetSpentError:
+            return None
+        return tuple(DriftPath(resource.urn, format_path(path)) for path in found)
+
+    # --- stack policies
+
+    def run_stack(
+        self,
+        name: str,
+        resources: list[_Resource],
+        mode: str,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> _Found:
+        """One stack policy over the resources, each with the properties `mode` names (or its override)."""
+        overrides = overrides or {}
+        wired = [
+            self.stack_resource(r, overrides[r.urn]) if r.urn in overrides else self.wired(r, mode) for r in resources
+        ]
+        response = self.servicer((name,)).AnalyzeStack(proto.AnalyzeStackRequest(resources=wired), None)
+        default_urn = stack_urn(self.stack, self.project)
+        found = _Found()
         for diagnostic in response.diagnostics:
-            self.report(diagnostic, resource.urn, resource.type, [resource])
-        self.collect_not_checked(response, resource.urn)
+            urn = diagnostic.urn if diagnostic.urn in self.types else default_urn
+            self.report(diagnostic, urn, self.types.get(urn, STACK_TYPE), resources, mode, found)
+        self.collect_not_checked(response, default_urn, found)
+        return found
 
     def analyze_stack(self) -> None:
-        """The stack policies, once each, over the outputs of the resources they read."""
-        wired: dict[str, proto.AnalyzerResource] = {}
+        """The stack policies, once each, over the resources they read: in a preview their outputs, as the
+        engine sends them; in an audit the properties judged, and the inputs too where outputs differ."""
         for name, policy in self.policies.items():
             if not isinstance(policy, StackValidationPolicy) or not _is_reported(self.level(name)):
                 continue
             resources = [r for r in self.resources if reads_resource_type(name, r.type)]
             if not resources:
                 continue
-            for resource in resources:
-                if resource.urn not in wired:
-                    wired[resource.urn] = self.stack_resource(resource)
-            request = proto.AnalyzeStackRequest(resources=[wired[r.urn] for r in resources])
-            response = self.servicer((name,)).AnalyzeStack(request, None)
-            default_urn = stack_urn(self.stack, self.project)
-            for diagnostic in response.diagnostics:
-                urn = diagnostic.urn if diagnostic.urn in self.types else default_urn
-                self.report(diagnostic, urn, self.types.get(urn, STACK_TYPE), resources, outputs=True)
-            self.collect_not_checked(response, default_urn)
+            mode = JUDGED if self.audit else OUTPUTS
+            live = self.run_stack(name, resources, mode)
+            if not any(self.differs(r) for r in resources):
+                self.keep(live, mode)
+                continue
+            declared = self.run_stack(name, resources, DECLARED)
+            self.classify(
+                live,
+                declared,
+                lambda _policy, urn, finding, name=name, resources=resources: self.stack_paths(
+                    name, resources, urn, finding
+                ),
+            )
+
+    def stack_paths(
+        self, name: str, resources: list[_Resource], urn: str, finding: str
+    ) -> tuple[DriftPath, ...] | None:
+        """As `resource_paths`, for a stack policy's finding at `urn`: first which resources' differences make
+        it fire there (the resource itself, else by halving), then the paths in each."""
+        base_mode, target_mode = (DECLARED, JUDGED) if finding == "drift" else (JUDGED, DECLARED)
+        by_urn = {r.urn: r for r in resources}
+
+        def target(candidate: str) -> Mapping[str, Any]:
+            return self.marshaled(by_urn[candidate], _props(by_urn[candidate], target_mode))
+
+        search = Budget(PATH_SEARCH_LIMIT)
+
+        def fires(overrides: Mapping[str, Mapping[str, Any]]) -> bool:
+            self.stack_budget.spend(len(resources))
+            found = self.run_stack(name, resources, base_mode, overrides)
+            return any(v.urn == urn for v in found.violations)
+
+        def fires_with(subset: Sequence[str]) -> bool:
+            search.spend()
+            return fires({u: target(u) for u in subset})
+
+        try:
+            candidates = [r.urn for r in resources if self.differs(r)]
+            candidates_set = set(candidates)
+            reported = by_urn.get(urn)
+            related = [
+                r.urn
+                for r in resources
+                if r.urn in candidates_set and (urn in r.dependencies or (reported and r.urn in reported.dependencies))
+            ]
+            culprits = isolate_resources(candidates, fires_with, urn, related)
+            if not culprits or len(culprits) > MAX_CULPRITS:
+                return None
+            paths: list[DriftPath] = []
+            for culprit in culprits:
+                others = {u: target(u) for u in culprits if u != culprit}
+                base = self.marshaled(by_urn[culprit], _props(by_urn[culprit], base_mode))
+                found = isolate(
+                    base, target(culprit), lambda props, c=culprit, o=others: fires({**o, c: props}), search
+                )
+                paths += [DriftPath(culprit, format_path(path)) for path in found]
+        except BudgetSpentError:
+            return None
+        return tuple(paths)
+
+    # --- the run
 
     def run(self, workers: int | None = None) -> Evaluation:
         workers = default_workers() if workers is None else workers
@@ -796,7 +1179,18 @@ class _Evaluator:
                 for resource in self.resources:
                     self.analyze(resource)
             self.analyze_stack()
-        return Evaluation(self.violations, self.not_checked, len(self.resources))
+        on_inputs = (
+            tuple(JudgedOnInputs(r.urn, r.type, r.judged_why) for r in self.resources if r.judged == INPUTS)
+            if self.audit
+            else ()
+        )
+        return Evaluation(
+            self.violations,
+            self.not_checked,
+            len(self.resources),
+            judged_on_outputs=sum(r.judged == OUTPUTS for r in self.resources),
+            judged_on_inputs=on_inputs,
+        )
 
     def analyze_in_parallel(self, workers: int) -> None:
         """The resources' own analyses in forked worker processes, each a slice of the resources in order,
@@ -837,11 +1231,39 @@ def _analyze_slice(bounds: tuple[int, int]) -> tuple[list[Violation], list[NotCh
 # --- output ------------------------------------------------------------------------------------
 
 REPORTED_LEVELS = ("mandatory", "advisory", "remediate")
-REPORT_FORMAT = 1
+REPORT_FORMAT = 2
 
 
-def format_violations(violations: Sequence[Violation]) -> str:
-    """The policy section of `pulumi preview`'s output."""
+def _where(path: DriftPath, urn: str, types: Mapping[str, str]) -> str:
+    shown = path.path or "the resource as a whole"
+    if path.urn == urn:
+        return shown
+    return f"{shown} of {types.get(path.urn, 'resource')}: {resource_name(path.urn)}"
+
+
+def finding_lines(violation: Violation, types: Mapping[str, str] | None = None) -> list[str]:
+    """What an audit says about a finding besides the policy's message: which properties it judged, and for a
+    drift or declared finding, where outputs and inputs differ."""
+    types = types or {}
+    if violation.finding == "violation":
+        return [f"Judged: the {'outputs (live values)' if violation.judged == 'outputs' else 'inputs'}."]
+    if violation.paths is None:
+        where = "(not named: the search for them reached its limit)"
+    else:
+        where = ", ".join(_where(path, violation.urn, types) for path in violation.paths) or "(none found)"
+    if violation.finding == "drift":
+        return [f"DRIFT: the outputs (live values) violate this policy; the inputs pass. They differ at: {where}."]
+    return [
+        f"DECLARED: the inputs violate this policy; the outputs (live values) pass. They differ at: {where}.",
+        "The inputs are what the program declared as last deployed (or refreshed): fix it there, or an update "
+        "that sends them again can bring the violation back.",
+    ]
+
+
+def format_violations(
+    violations: Sequence[Violation], *, audit: bool = False, types: Mapping[str, str] | None = None
+) -> str:
+    """The policy section of `pulumi preview`'s output; an audit adds what it judged, and drift."""
     levels = {v.enforcement_level for v in violations}
     mark = "❌" if "mandatory" in levels else "⚠️" if "advisory" in levels else "✅"
     lines = ["Policies:", f"    {mark} {pack.NAME}@v{pack_version()} (local: policies)"]
@@ -850,15 +1272,30 @@ def format_violations(violations: Sequence[Violation]) -> str:
             f"        - [{violation.enforcement_level}]  {violation.policy_name}  "
             f"({violation.resource_type}: {resource_name(violation.urn)})"
         )
+        if audit:
+            lines += [f"          {line}" for line in finding_lines(violation, types)]
         lines += [f"          {line}" for line in violation.message.rstrip("\n").split("\n")]
     return "\n".join(lines)
 
 
-def format_not_checked(entries: Sequence[NotChecked]) -> str:
+def format_not_checked(entries: Sequence[NotChecked], *, audit: bool = False) -> str:
     lines = ["Not checked (a shape or a secret the policy cannot judge; not a violation):"]
     lines += [
-        f"    - {entry.policy_name}  ({entry.resource_type}: {resource_name(entry.urn)}): {entry.reason}"
+        f"    - {entry.policy_name}  ({entry.resource_type}: {resource_name(entry.urn)})"
+        f"{f' [{entry.judged}]' if audit else ''}: {entry.reason}"
         for entry in entries
+    ]
+    return "\n".join(lines)
+
+
+def format_judged_on_inputs(entries: Sequence[JudgedOnInputs]) -> str:
+    """The custom resources an audit judged on their inputs because the state holds no outputs for them."""
+    lines = [
+        "Judged on their inputs, as the state holds no outputs for them (a state edited by hand or written by "
+        "another tool, or a provider that recorded none), so their live values are unknown:"
+    ]
+    lines += [
+        f"    - {entry.resource_type}: {resource_name(entry.urn)}" for entry in entries if entry.reason == NO_OUTPUTS
     ]
     return "\n".join(lines)
 
@@ -879,6 +1316,7 @@ def report_document(
 ) -> dict[str, Any]:
     """The report's JSON (format: docs/audit.md, "The policy report")."""
     counts = Counter(v.enforcement_level for v in evaluation.violations)
+    findings = Counter(v.finding for v in evaluation.violations)
     return {
         "reportFormat": REPORT_FORMAT,
         "policyPack": {"name": pack.NAME, "version": pack_version()},
@@ -887,7 +1325,11 @@ def report_document(
         "project": project,
         "summary": {
             "resources": evaluation.resources,
+            "judgedOnOutputs": evaluation.judged_on_outputs,
+            "judgedOnInputs": evaluation.resources - evaluation.judged_on_outputs,
             **{level: counts[level] for level in REPORTED_LEVELS},
+            "drift": findings["drift"],
+            "declared": findings["declared"],
             "notChecked": len(evaluation.not_checked),
             "pendingDeletes": sum(p.state.startswith("pending ") for p in pending),
             "pendingOperations": sum(not p.state.startswith("pending ") for p in pending),
@@ -898,13 +1340,25 @@ def report_document(
                 "enforcementLevel": v.enforcement_level,
                 "urn": v.urn,
                 "resourceType": v.resource_type,
+                "finding": v.finding,
+                "judged": v.judged,
+                "paths": None if v.paths is None else [{"urn": p.urn, "path": p.path} for p in v.paths],
                 "message": v.message,
             }
             for v in evaluation.violations
         ],
         "notChecked": [
-            {"policyName": n.policy_name, "urn": n.urn, "resourceType": n.resource_type, "reason": n.reason}
+            {
+                "policyName": n.policy_name,
+                "urn": n.urn,
+                "resourceType": n.resource_type,
+                "judged": n.judged,
+                "reason": n.reason,
+            }
             for n in evaluation.not_checked
+        ],
+        "judgedOnInputs": [
+            {"urn": j.urn, "resourceType": j.resource_type, "reason": j.reason} for j in evaluation.judged_on_inputs
         ],
         "pending": [{"urn": p.urn, "resourceType": p.type, "state": p.state} for p in pending],
     }
@@ -927,13 +1381,17 @@ def _shown(path: Path) -> str:
 def summary_line(result: AuditResult, report: Path) -> str:
     state, evaluation = result.state, result.evaluation
     counts = Counter(v.enforcement_level for v in evaluation.violations)
+    findings = Counter(v.finding for v in evaluation.violations)
     deletes = sum(p.state.startswith("pending ") for p in state.pending)
     operations = len(state.pending) - deletes
     where = f" (stack {state.stack}, project {state.project})" if state.stack else ""
+    on_outputs = evaluation.judged_on_outputs
     return (
-        f"Audit of {state.source}{where}: {evaluation.resources} resources checked; violations: "
-        f"{counts['mandatory']} mandatory, {counts['advisory']} advisory; {len(evaluation.not_checked)} not checked; "
-        f"{deletes} pending deletes and {operations} pending operations reported apart; report: {_shown(report)}"
+        f"Audit of {state.source}{where}: {evaluation.resources} resources checked ({on_outputs} on their outputs, "
+        f"{evaluation.resources - on_outputs} on their inputs); violations: {counts['mandatory']} mandatory, "
+        f"{counts['advisory']} advisory ({findings['drift']} drift, {findings['declared']} declared); "
+        f"{len(evaluation.not_checked)} not checked; {deletes} pending deletes and {operations} pending operations "
+        f"reported apart; report: {_shown(report)}"
     )
 
 
@@ -948,7 +1406,7 @@ def default_report_path(export: str, stack: str = "") -> Path:
 
 EXIT_CODES = {
     0: "no mandatory policy violation",
-    1: "mandatory policy violations",
+    1: "mandatory policy violations (drift and declared findings included)",
     2: "unusable input or usage error (the state, the config, an option)",
     3: "internal error of the audit",
 }
@@ -964,8 +1422,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m offline_preview.policy_eval",
         description=(
             "Audit a Pulumi state against the policy pack: a `pulumi stack export` (deployment version 3 or 4) "
-            "or a checkpoint, e.g. build/<stack>/stack.json. Prints the violations as `pulumi preview` does, "
-            "what was not checked and what is pending, then a summary line; writes the report as JSON."
+            "or a checkpoint, e.g. build/<stack>/stack.json. Judges each resource's live values (its outputs) "
+            "where the state holds them, else its inputs, and says which; a policy only the outputs violate is "
+            "reported as drift, one only the inputs violate as a declared finding, each with the property paths "
+            "that make it. Prints the violations as `pulumi preview` does, what was not checked, what was judged "
+            "on inputs for want of outputs and what is pending, then a summary line; writes the report as JSON."
         ),
         epilog="exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()),
     )
@@ -1019,9 +1480,12 @@ def _audit_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise StateError(f"--report {report}: cannot be written ({exc.strerror or exc})") from None
     code = 1 if any(v.enforcement_level == "mandatory" for v in evaluation.violations) else 0
-    sections = [format_violations(evaluation.violations)]
+    types = {r["urn"]: r["type"] for r in state.resources}
+    sections = [format_violations(evaluation.violations, audit=True, types=types)]
     if evaluation.not_checked:
-        sections.append(format_not_checked(evaluation.not_checked))
+        sections.append(format_not_checked(evaluation.not_checked, audit=True))
+    if any(entry.reason == NO_OUTPUTS for entry in evaluation.judged_on_inputs):
+        sections.append(format_judged_on_inputs(evaluation.judged_on_inputs))
     if state.pending:
         sections.append(format_pending(state.pending))
     if state.note:

@@ -276,6 +276,7 @@ def _number(value: Any) -> bool:
 _FIELDS: dict[str, tuple[Any, str]] = {
     "inputs": (lambda v: isinstance(v, Mapping), "an object"),
     "outputs": (lambda v: isinstance(v, Mapping), "an object"),
+    "custom": (lambda v: isinstance(v, bool), "true or false"),  # decides whether an audit judges the outputs
     "parent": (lambda v: isinstance(v, str), "a URN"),
     "provider": (lambda v: isinstance(v, str), "a provider reference"),
     "protect": (lambda v: isinstance(v, bool), "true or false"),

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from pulumi_policy import EnforcementLevel, PolicyResource, Severity, StackValidationArgs, StackValidationPolicy
 
 from policies.common import NotChecked, get, is_list, items, known, show, stack_policy
+
+T = TypeVar("T")
 
 BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
@@ -55,13 +57,18 @@ BUCKET_POLICIES = frozenset({"aws:s3/bucketPolicy:BucketPolicy"})
 class BucketIndex:
     """The stack's buckets, each with the configuration resources (of the given types) that name it, matched
     once: by the URN their `bucket` input came from, or by a literal name equal to the bucket's `bucket` or
-    `id` output."""
+    `id` output.
+
+    Several buckets may share a name (a state holding copies of one program, or a bucket and its imported
+    twin), and every configuration naming it then belongs to each of them. So that such a state costs no
+    more than one with distinct names, a check runs once per configuration and the configurations it finds
+    wrong are listed once per name, not once per bucket (`problems`)."""
 
     def __init__(self, resources: Iterable[PolicyResource], configuration_types: frozenset[str]) -> None:
         self.buckets: list[PolicyResource] = []
-        self._by_urn: defaultdict[str, list[int]] = defaultdict(list)
-        self._by_name: defaultdict[str, list[int]] = defaultdict(list)
+        self._groups: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
         self._configurations: list[PolicyResource] = []
+        self._found: dict[tuple[str, str], list[tuple[int, Any]]] = {}
         for resource in resources:
             if resource.resource_type in BUCKETS:
                 self.buckets.append(resource)
@@ -69,28 +76,45 @@ class BucketIndex:
                 position = len(self._configurations)
                 self._configurations.append(resource)
                 for urn in {dependency.urn for dependency in resource.property_dependencies.get("bucket", [])}:
-                    self._by_urn[urn].append(position)
+                    self._groups["urn", urn].append(position)
                 name = known(resource.props, "bucket")
                 if isinstance(name, str) and name:
-                    self._by_name[name].append(position)
+                    self._groups["name", name].append(position)
 
-    def configurations(self, bucket: PolicyResource) -> list[PolicyResource]:
-        """The bucket's configurations, in the stack's order."""
-        positions = set(self._by_urn.get(bucket.urn, ()))
+    def _keys(self, bucket: PolicyResource) -> list[tuple[str, str]]:
+        keys = [("urn", bucket.urn)]
         for key in ("bucket", "id"):
             name = known(bucket.props, key)
-            if isinstance(name, str) and name:
-                positions.update(self._by_name.get(name, ()))
-        return [self._configurations[position] for position in sorted(positions)]
+            if isinstance(name, str) and name and ("name", name) not in keys:
+                keys.append(("name", name))
+        return keys
+
+    def configured(self, bucket: PolicyResource) -> bool:
+        """Whether any configuration names the bucket."""
+        return any(self._groups.get(key) for key in self._keys(bucket))
+
+    def problems(
+        self, bucket: PolicyResource, check: Callable[[PolicyResource], T | None]
+    ) -> list[tuple[PolicyResource, T]]:
+        """The bucket's configurations `check` finds wrong (it returns what is wrong, or None), in the stack's
+        order, each with what is wrong. One index serves one check."""
+        found: dict[int, T] = {}
+        for key in self._keys(bucket):
+            if key not in self._found:
+                results = ((position, check(self._configurations[position])) for position in self._groups.get(key, ()))
+                self._found[key] = [(position, result) for position, result in results if result is not None]
+            found.update(self._found[key])
+        return [(self._configurations[position], found[position]) for position in sorted(found)]
 
 
 def buckets_with(
-    resources: Iterable[PolicyResource], types: frozenset[str]
-) -> Iterator[tuple[PolicyResource, list[PolicyResource]]]:
-    """Each bucket of the stack, with its configuration resources of the given types."""
+    resources: Iterable[PolicyResource], types: frozenset[str], check: Callable[[PolicyResource], T | None]
+) -> Iterator[tuple[PolicyResource, bool, list[tuple[PolicyResource, T]]]]:
+    """Each bucket of the stack; whether a configuration of the given types names it; and the ones `check`
+    finds wrong, with what is wrong."""
     index = BucketIndex(resources, types)
     for bucket in index.buckets:
-        yield bucket, index.configurations(bucket)
+        yield bucket, index.configured(bucket), index.problems(bucket, check)
 
 
 # --- what a bucket declares on itself (pulumi-aws 5 and 6) -------------------------------------
@@ -164,19 +188,22 @@ def inline_policy(bucket: PolicyResource) -> Any:
 PUBLIC_ACCESS_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 
 
+def _open_flags(block: PolicyResource) -> list[str] | None:
+    """The public access flags a BucketPublicAccessBlock leaves unset or false; None when none."""
+    return [flag for flag in PUBLIC_ACCESS_FLAGS if get(block.props, flag) is not True] or None
+
+
 def check_public_access_blocked(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
     fix = f"Set {', '.join(PUBLIC_ACCESS_FLAGS)} all to true: then no ACL or bucket policy can make it public."
-    for bucket, blocks in buckets_with(args.resources, PUBLIC_ACCESS_BLOCKS):
-        if not blocks:
+    for bucket, configured, problems in buckets_with(args.resources, PUBLIC_ACCESS_BLOCKS, _open_flags):
+        if not configured:
             yield bucket.urn, f"Bucket {show(bucket.name)}: no BucketPublicAccessBlock. Add one. {fix}"
-        for block in blocks:
-            open_flags = [flag for flag in PUBLIC_ACCESS_FLAGS if get(block.props, flag) is not True]
-            if open_flags:
-                yield (
-                    bucket.urn,
-                    f"Bucket {show(bucket.name)}: BucketPublicAccessBlock {show(block.name)} leaves "
-                    f"{', '.join(open_flags)} unset or false. {fix}",
-                )
+        for block, open_flags in problems:
+            yield (
+                bucket.urn,
+                f"Bucket {show(bucket.name)}: BucketPublicAccessBlock {show(block.name)} leaves "
+                f"{', '.join(open_flags)} unset or false. {fix}",
+            )
 
 
 # --- encryption --------------------------------------------------------------------------------
@@ -188,25 +215,29 @@ SSE_S3_DEFAULT = (
 )
 
 
+def _no_default_encryption(configuration: PolicyResource) -> list[Any] | None:
+    """The sseAlgorithm of each rule of a BucketServerSideEncryptionConfiguration that sets no default
+    encryption; None when it sets one."""
+    algorithms = [
+        get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm") for rule in items(configuration.props, "rules")
+    ]
+    return None if any(algorithm in SSE_ALGORITHMS for algorithm in algorithms) else algorithms
+
+
 def check_default_encryption(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
     fix = (
         "Declare it: rules[].applyServerSideEncryptionByDefault.sseAlgorithm aws:kms with a customer-managed key "
         "(kmsMasterKeyId), or AES256 to declare the default."
     )
-    for bucket, configurations in buckets_with(args.resources, ENCRYPTION_CONFIGURATIONS):
+    for bucket, configured, problems in buckets_with(args.resources, ENCRYPTION_CONFIGURATIONS, _no_default_encryption):
         subject = f"Bucket {show(bucket.name)}"
-        for configuration in configurations:
-            algorithms = [
-                get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
-                for rule in items(configuration.props, "rules")
-            ]
-            if not any(algorithm in SSE_ALGORITHMS for algorithm in algorithms):
-                yield (
-                    bucket.urn,
-                    f"{subject}: BucketServerSideEncryptionConfiguration {show(configuration.name)} sets no default "
-                    f"encryption (sseAlgorithm: {show(algorithms)}), so {SSE_S3_DEFAULT}. {fix}",
-                )
-        if configurations:
+        for configuration, algorithms in problems:
+            yield (
+                bucket.urn,
+                f"{subject}: BucketServerSideEncryptionConfiguration {show(configuration.name)} sets no default "
+                f"encryption (sseAlgorithm: {show(algorithms)}), so {SSE_S3_DEFAULT}. {fix}",
+            )
+        if configured:
             continue
         inline = inline_encryption(bucket)
         if isinstance(inline, NotChecked):
@@ -228,19 +259,23 @@ def check_default_encryption(args: StackValidationArgs) -> Iterator[tuple[str, s
 # --- versioning --------------------------------------------------------------------------------
 
 
+def _versioning_not_enabled(versioning: PolicyResource) -> tuple[Any] | None:
+    """(versioningConfiguration.status,) of a BucketVersioning that does not enable versioning; None when it does."""
+    status = get(versioning.props, "versioningConfiguration", "status")
+    return None if status == "Enabled" else (status,)
+
+
 def check_versioning_enabled(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
     fix = "Set versioningConfiguration.status to Enabled, so an overwrite or delete can be undone."
-    for bucket, versionings in buckets_with(args.resources, VERSIONINGS):
+    for bucket, configured, problems in buckets_with(args.resources, VERSIONINGS, _versioning_not_enabled):
         subject = f"Bucket {show(bucket.name)}"
-        for versioning in versionings:
-            status = get(versioning.props, "versioningConfiguration", "status")
-            if status != "Enabled":
-                yield (
-                    bucket.urn,
-                    f"{subject}: BucketVersioning {show(versioning.name)} has "
-                    f"versioningConfiguration.status {show(status)}. {fix}",
-                )
-        if versionings:
+        for versioning, (status,) in problems:
+            yield (
+                bucket.urn,
+                f"{subject}: BucketVersioning {show(versioning.name)} has "
+                f"versioningConfiguration.status {show(status)}. {fix}",
+            )
+        if configured:
             continue
         inline = inline_versioning(bucket)
         if isinstance(inline, NotChecked):
@@ -296,20 +331,24 @@ def _document(policy: Any) -> Any:
     return policy
 
 
+def _allows_insecure_transport(policy: PolicyResource) -> bool | None:
+    """True for a BucketPolicy whose document does not deny requests without TLS; None when it does."""
+    return None if denies_insecure_transport(_document(get(policy.props, "policy"))) else True
+
+
 def check_tls_only(args: StackValidationArgs) -> Iterator[tuple[str, str]]:
     statement = (
         'a statement {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [<bucket ARN>, '
         '<bucket ARN>/*], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}'
     )
-    for bucket, policies in buckets_with(args.resources, BUCKET_POLICIES):
+    for bucket, configured, problems in buckets_with(args.resources, BUCKET_POLICIES, _allows_insecure_transport):
         subject = f"Bucket {show(bucket.name)}"
-        for policy in policies:
-            if not denies_insecure_transport(_document(get(policy.props, "policy"))):
-                yield (
-                    bucket.urn,
-                    f"{subject}: BucketPolicy {show(policy.name)} does not deny requests without TLS. Add {statement}.",
-                )
-        if policies:
+        for policy, _ in problems:
+            yield (
+                bucket.urn,
+                f"{subject}: BucketPolicy {show(policy.name)} does not deny requests without TLS. Add {statement}.",
+            )
+        if configured:
             continue
         inline = inline_policy(bucket)
         if inline is None:

@@ -163,46 +163,70 @@ def setting_check(requirement: Requirement) -> Callable[[ResourceValidationArgs]
 
 class ZoneIndex:
     """The zone-setting resources of a stack by the zone they configure, indexed once: by the URN their
-    `zoneId` input came from, or by a literal zone id equal to the zone's `id`."""
+    `zoneId` input came from, or by a literal zone id equal to the zone's `id`.
+
+    What the settings of one key declare is read once per key, not once per zone: zones sharing an id (a state
+    holding copies of one program) then cost no more than zones with ids of their own."""
 
     def __init__(self, resources: Iterable[PolicyResource]) -> None:
-        self._by_urn: defaultdict[str, list[int]] = defaultdict(list)
-        self._by_id: defaultdict[str, list[int]] = defaultdict(list)
+        self._groups: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
         self._settings: list[PolicyResource] = []
+        self._read: dict[int, DeclaredSettings | NotChecked] = {}
+        self._declared: dict[tuple[str, str], tuple[frozenset[str], tuple[int, ...]]] = {}
         for resource in resources:
             if resource.resource_type not in ZONE_SETTING_TYPES:
                 continue
             position = len(self._settings)
             self._settings.append(resource)
             for urn in {dependency.urn for dependency in resource.property_dependencies.get("zoneId", [])}:
-                self._by_urn[urn].append(position)
+                self._groups["urn", urn].append(position)
             zone_id = known(resource.props, "zoneId")
             if isinstance(zone_id, str) and zone_id:
-                self._by_id[zone_id].append(position)
+                self._groups["id", zone_id].append(position)
 
-    def settings_of(self, zone: PolicyResource) -> list[PolicyResource]:
-        positions = set(self._by_urn.get(zone.urn, ()))
+    def _keys(self, zone: PolicyResource) -> list[tuple[str, str]]:
+        keys = [("urn", zone.urn)]
         zone_id = known(zone.props, "id")
         if isinstance(zone_id, str) and zone_id:
-            positions.update(self._by_id.get(zone_id, ()))
-        return [self._settings[position] for position in sorted(positions)]
+            keys.append(("id", zone_id))
+        return keys
+
+    def read(self, position: int) -> DeclaredSettings | NotChecked:
+        """What the setting resource at `position` declares (read once)."""
+        if position not in self._read:
+            setting = self._settings[position]
+            try:
+                self._read[position] = declared_zone_settings(setting.resource_type, setting.props)
+            except UnknownValueError:  # during a preview: the setting counts neither way
+                self._read[position] = NotChecked("its settingId is not known yet")
+        return self._read[position]
+
+    def declared(self, zone: PolicyResource) -> tuple[set[str], list[str]]:
+        """The setting ids the zone's settings declare, and a line for each setting that cannot be read."""
+        ids: set[str] = set()
+        unreadable: set[int] = set()
+        for key in self._keys(zone):
+            if key not in self._declared:
+                read = [(position, self.read(position)) for position in self._groups.get(key, ())]
+                self._declared[key] = (
+                    frozenset().union(*(found.ids for _, found in read if not isinstance(found, NotChecked))),
+                    tuple(position for position, found in read if isinstance(found, NotChecked)),
+                )
+            group_ids, group_unreadable = self._declared[key]
+            ids.update(group_ids)
+            unreadable.update(group_unreadable)
+        lines = []
+        for position in sorted(unreadable):
+            setting, found = self._settings[position], self.read(position)
+            assert isinstance(found, NotChecked)
+            lines.append(f"{setting.resource_type.rsplit(':', 1)[-1]} {show(setting.name)}: {found.why}")
+        return ids, lines
 
 
 def check_zone_settings_declared(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
     index = ZoneIndex(args.resources)
     for zone in (r for r in args.resources if r.resource_type == ZONE):
-        declared: set[str] = set()
-        unreadable: list[str] = []
-        for setting in index.settings_of(zone):
-            kind = setting.resource_type.rsplit(":", 1)[-1]
-            try:
-                found = declared_zone_settings(setting.resource_type, setting.props)
-            except UnknownValueError:  # during a preview: the setting counts neither way
-                found = NotChecked("its settingId is not known yet")
-            if isinstance(found, NotChecked):
-                unreadable.append(f"{kind} {show(setting.name)}: {found.why}")
-            else:
-                declared.update(found.ids)
+        declared, unreadable = index.declared(zone)
         missing = [r for r in REQUIREMENTS if r.setting_id not in declared]
         if missing and unreadable:
             yield NotChecked(f"Zone {show(zone.name)}: {'; '.join(unreadable)}", zone.urn)

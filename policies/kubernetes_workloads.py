@@ -40,7 +40,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy, Severity
 
-from policies.common import get, items, kubernetes_kind, resource_policy, show
+from policies.common import NotChecked, get, items, kubernetes_kind, resource_policy, show
 
 # --- the Pod Security Admission version --------------------------------------------------------
 
@@ -163,6 +163,10 @@ def _pod_of(resource_type: str, props: Mapping[str, Any]) -> Pod | None:
     )
 
 
+def get_path(props: Mapping[str, Any], dotted: str) -> Any:
+    return get(props, *dotted.split("."))
+
+
 def containers(pod: Pod, fields: Iterable[str] = tuple(CONTAINER_FIELDS)) -> Iterator[Container]:
     for field in fields:
         if field not in pod.containers_by_field:
@@ -196,9 +200,13 @@ def workload_policy(
 ) -> ResourceValidationPolicy:
     """A policy over pod specs; `versioned` ones take the `kubernetesVersion` config."""
 
-    def check_resource(args: ResourceValidationArgs) -> Iterable[str]:
+    def check_resource(args: ResourceValidationArgs) -> Iterable[str | NotChecked]:
         pod = pod_of(args.resource_type, args.props)
-        if pod is None or pod.kind not in kinds:
+        if pod is None:  # a kind that carries a pod spec (resource_types), without one this policy can read
+            group_kind = kubernetes_kind(args.resource_type)
+            path = ".".join(POD_SPEC_PATHS[group_kind[1]]) if group_kind else "its pod spec"
+            return [NotChecked(f"{path} is {show(get_path(args.props, path))}, not a pod spec this policy can read")]
+        if pod.kind not in kinds:
             return ()
         return check(pod, pod_security_version(args.get_config()))
 

@@ -49,10 +49,22 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def privileged_program() -> list[dict[str, Any]]:
+    """The program's state with its Deployment privileged, as deployed: in the inputs and the outputs."""
     resources = program_resources()
-    container = of_type(resources, DEPLOYMENT)["inputs"]["spec"]["template"]["spec"]["containers"][0]
-    container["securityContext"]["privileged"] = True
+    for side in ("inputs", "outputs"):
+        container = of_type(resources, DEPLOYMENT)[side]["spec"]["template"]["spec"]["containers"][0]
+        container["securityContext"]["privileged"] = True
     return resources
+
+
+def judged_counts(resources: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many of a state's resources an audit judges on their outputs (custom, not providers, with outputs)
+    and on their inputs: counted from the state, apart from the audit's own rule."""
+    on_outputs = sum(
+        r.get("custom") is not False and not r["type"].startswith("pulumi:providers:") and bool(r.get("outputs"))
+        for r in resources
+    )
+    return on_outputs, len(resources) - on_outputs
 
 
 # --- what it reads -----------------------------------------------------------------------------
@@ -77,10 +89,12 @@ def test_every_format_is_read_with_the_previews_verdicts(
     code, out, err = run(capsys, str(write(tmp_path / f"{name}.json", document)), "--report", str(report))
     assert (code, err) == (0, "")
     resources = len(program_resources())
+    on_outputs, on_inputs = judged_counts(program_resources())
     assert out.splitlines()[-1] == (
         f"Audit of {tmp_path / f'{name}.json'} (stack production, project hft-frontend): {resources} resources "
-        f"checked; violations: 0 mandatory, 0 advisory; 0 not checked; 0 pending deletes and 0 pending "
-        f"operations reported apart; report: {report}"
+        f"checked ({on_outputs} on their outputs, {on_inputs} on their inputs); violations: 0 mandatory, 0 "
+        f"advisory (0 drift, 0 declared); 0 not checked; 0 pending deletes and 0 pending operations reported "
+        f"apart; report: {report}"
     )
 
 
@@ -123,7 +137,7 @@ def test_a_checkpoint_of_a_stack_never_updated_has_no_resources(
     code, out, _ = run(capsys, str(write(tmp_path / "new.json", document)), "--report", str(tmp_path / "r.json"))
     assert code == 0
     assert "Note: the checkpoint holds no deployment: the stack was never updated" in out
-    assert ": 0 resources checked;" in out.splitlines()[-1]
+    assert ": 0 resources checked (0 on their outputs, 0 on their inputs);" in out.splitlines()[-1]
 
 
 # --- what it refuses ---------------------------------------------------------------------------
@@ -199,6 +213,11 @@ REFUSED: list[tuple[str, bytes | None, str]] = [
         "inputs-not-an-object",
         json.dumps(_resources(resource("t:index:T", "x", {}) | {"inputs": [1]})).encode(),
         f"deployment.resources[0] ({urn('t:index:T', 'x')}): `inputs` is [1]; expected an object",
+    ),
+    (
+        "custom-not-a-boolean",
+        json.dumps(_resources(resource("t:index:T", "x", {}, custom="yes"))).encode(),
+        '`custom` is "yes"; expected true or false',
     ),
     (
         "delete-not-a-boolean",
@@ -310,7 +329,7 @@ def test_mandatory_violations_exit_1_and_advisory_ones_0(tmp_path: Path, capsys:
     config.write_text(json.dumps({PRIVILEGED: "advisory"}))
     code, out, _ = run(capsys, str(path), "--policy-pack-config", str(config), "--report", str(tmp_path / "r.json"))
     assert code == 0
-    assert "violations: 0 mandatory, 1 advisory;" in out.splitlines()[-1]
+    assert "violations: 0 mandatory, 1 advisory (0 drift, 0 declared);" in out.splitlines()[-1]
 
 
 def test_the_report_goes_to_build_audit_by_default(
@@ -364,17 +383,23 @@ def test_the_previews_withheld_secrets_are_known_values() -> None:
     assert audit(export(program_resources())).violations == []
 
 
-def unknown_privileged() -> list[dict[str, Any]]:
+def unknown_privileged(*sides: str) -> list[dict[str, Any]]:
     resources = program_resources()
-    container = of_type(resources, DEPLOYMENT)["inputs"]["spec"]["template"]["spec"]["containers"][0]
-    container["securityContext"]["privileged"] = UNKNOWN
+    for side in sides or ("inputs", "outputs"):
+        container = of_type(resources, DEPLOYMENT)[side]["spec"]["template"]["spec"]["containers"][0]
+        container["securityContext"]["privileged"] = UNKNOWN
     return resources
 
 
-def test_an_unknown_value_a_policy_reads_is_a_violation_at_the_resource() -> None:
-    violations = audit(export(unknown_privileged())).violations
-    assert [(v.policy_name, v.enforcement_level, v.resource_type) for v in violations] == [
-        (PRIVILEGED, "mandatory", DEPLOYMENT)
+@pytest.mark.parametrize(
+    ("sides", "finding"),
+    [(("inputs", "outputs"), "violation"), (("outputs",), "drift"), (("inputs",), "declared")],
+)
+def test_an_unknown_value_a_policy_reads_is_a_violation_at_the_resource(sides: tuple[str, ...], finding: str) -> None:
+    # Fails closed on either side: judging the outputs, an unknown in the inputs alone is a declared finding.
+    violations = audit(export(unknown_privileged(*sides))).violations
+    assert [(v.policy_name, v.enforcement_level, v.resource_type, v.finding) for v in violations] == [
+        (PRIVILEGED, "mandatory", DEPLOYMENT, finding)
     ]
     assert (
         "The state holds an unknown value at .spec.template.spec.containers.0.securityContext.privileged"
@@ -449,7 +474,7 @@ def test_pending_deletes_and_operations_are_reported_apart_never_twice(
         "    - creating  (kubernetes:core/v1:Pod: debug)\n"
         "    - importing  (kubernetes:core/v1:ConfigMap: adopted)\n"
     ) in out
-    assert f": {len(resources)} resources checked;" in out
+    assert f": {len(resources)} resources checked (" in out
     assert "2 pending deletes and 2 pending operations reported apart" in out.splitlines()[-1]
     document = json.loads(report.read_text())
     assert document["summary"]["resources"] == len(resources)

@@ -436,3 +436,37 @@ def test_matching_is_indexed_by_dependency_and_by_name_not_by_position() -> None
         v for v in audit(export([*resources, unversioned])).violations if v.policy_name == "s3-versioning-enabled"
     ]
     assert [v.urn for v in violations] == [unversioned["urn"]]
+
+
+def test_buckets_sharing_a_name_check_each_configuration_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Copies of one program in one state: 40 buckets named alike, 40 BucketVersionings naming that name, so each
+    # configuration belongs to every bucket. Checked once each, such a state costs what distinct names cost.
+    from policies import aws_s3
+
+    calls: list[str] = []
+    check = aws_s3._versioning_not_enabled  # pyright: ignore[reportPrivateUsage]
+
+    def counted(versioning: Any) -> Any:
+        calls.append(versioning.urn)
+        return check(versioning)
+
+    monkeypatch.setattr(aws_s3, "_versioning_not_enabled", counted)
+    copies = 40
+    resources: list[dict[str, Any]] = [STACK_RESOURCE]
+    for index in range(copies):
+        resources.append(
+            resource(BUCKET_TYPE, f"bucket-{index}", {"bucket": "shared"}, {"bucket": "shared", "id": "shared"})
+        )
+        status = "Suspended" if index == 7 else "Enabled"
+        resources.append(
+            resource(
+                "aws:s3/bucketVersioning:BucketVersioning",
+                f"versioning-{index}",
+                {"bucket": "shared", "versioningConfiguration": {"status": status}},
+            )
+        )
+    violations = [v for v in audit(export(resources)).violations if v.policy_name == "s3-versioning-enabled"]
+    assert sorted(calls) == sorted({r["urn"] for r in resources if r["type"].endswith("BucketVersioning")})
+    # The suspended one still belongs to every bucket of its name.
+    assert len(violations) == copies
+    assert all('BucketVersioning "versioning-7"' in v.message for v in violations)

@@ -178,3 +178,41 @@ def test_a_setting_of_a_shape_the_policy_does_not_know_is_not_checked_never_a_vi
     assert not_checked
     assert all(why in entry.reason for entry in not_checked if entry.policy_name == "cloudflare-ssl-strict")
     assert "cloudflare-ssl-strict" in {entry.policy_name for entry in not_checked}
+
+
+def test_zones_sharing_an_id_read_each_setting_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Copies of one program in one state: 30 zones with one id and 90 settings naming it. Each setting is read
+    # once for the stack policy, however many zones share its id.
+    from policies import cloudflare as policy
+
+    calls: list[Any] = []
+    lookups: list[int] = []
+    read, lookup = policy.declared_zone_settings, policy.ZoneIndex.read
+
+    def counted(resource_type: str, props: Any) -> Any:
+        calls.append(props)
+        return read(resource_type, props)
+
+    def counted_lookup(index: Any, position: int) -> Any:
+        lookups.append(position)
+        return lookup(index, position)
+
+    monkeypatch.setattr(policy, "declared_zone_settings", counted)
+    monkeypatch.setattr(policy.ZoneIndex, "read", counted_lookup)
+    copies = 30
+    resources: list[dict[str, Any]] = [STACK_RESOURCE]
+    for index in range(copies):
+        resources.append(
+            resource("cloudflare:index/zone:Zone", f"zone-{index}", {"name": "z"}, {"name": "z", "id": ZONE_ID})
+        )
+        for setting_id, value in SETTINGS.items():
+            if index == 3 and setting_id == "ssl":
+                continue
+            props = {"zoneId": ZONE_ID, "settingId": setting_id, "value": value}
+            resources.append(resource("cloudflare:index/zoneSetting:ZoneSetting", f"s-{index}-{setting_id}", props))
+    resource_policies = {name: "disabled" for name in CLOUDFLARE_POLICIES if name != "cloudflare-zone-tls-settings"}
+    result = audit(export(resources), resource_policies)
+    settings = len(resources) - 1 - copies
+    assert len(calls) == settings
+    assert len(lookups) == settings  # what the settings of one id declare is gathered once, not once per zone
+    assert [v for v in result.violations if v.policy_name in CLOUDFLARE_POLICIES] == []  # zone 3's come from the others

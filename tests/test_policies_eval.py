@@ -14,6 +14,8 @@ import pytest
 from offline_preview.__main__ import main as offline_preview_main
 from offline_preview.engine import SECRET_SIG, SIG, Registration, Rendering
 from offline_preview.policy_eval import (
+    NO_OUTPUTS,
+    DriftPath,
     PolicyConfigError,
     Violation,
     audit,
@@ -34,19 +36,25 @@ from tests.support.stacks import PROJECT, STACKS, render
 PRIVILEGED = "pss-baseline-privileged"
 
 
+def verdicts(violations: list[Violation]) -> list[tuple[str, str, str, str, str]]:
+    """What the CLI would report of each: an audit adds what it judged, which a preview does not."""
+    return [v.verdict for v in violations]
+
+
 def broken_production() -> Rendering:
-    """The production program with one fault per concern the rendering has."""
+    """The production program with one fault per concern the rendering has, in its inputs and in the outputs
+    the mocks returned for them (as a program that declared the faults would have them)."""
     registrations = copy.deepcopy(render(STACK).registrations)
     for registration in registrations:
-        inputs = registration.inputs
-        if registration.type == "kubernetes:core/v1:Namespace" and inputs["metadata"]["name"] == STACK:
-            inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "baseline"
-        elif registration.type == "kubernetes:apps/v1:Deployment":
-            inputs["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
-        elif registration.type == "kubernetes:core/v1:Secret":
-            inputs["stringData"] = inputs["stringData"]["value"]
-        elif registration.type == "kubernetes:core/v1:Service":
-            inputs["spec"]["type"] = "LoadBalancer"
+        for props in (registration.inputs, registration.outputs):
+            if registration.type == "kubernetes:core/v1:Namespace" and props["metadata"]["name"] == STACK:
+                props["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "baseline"
+            elif registration.type == "kubernetes:apps/v1:Deployment":
+                props["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
+            elif registration.type == "kubernetes:core/v1:Secret":
+                props["stringData"] = props["stringData"]["value"]
+            elif registration.type == "kubernetes:core/v1:Service":
+                props["spec"]["type"] = "LoadBalancer"
     return Rendering(STACK, PROJECT, registrations)
 
 
@@ -62,7 +70,9 @@ def privileged_deployment() -> Registration:
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_programs_export_gets_the_renderings_verdicts(stack: str) -> None:
     rendering = render(stack)
-    assert evaluate_export(stack_export(rendering)) == evaluate_rendering(rendering)
+    audited = evaluate_export(stack_export(rendering))
+    assert verdicts(audited) == verdicts(evaluate_rendering(rendering))
+    assert {(v.finding, v.judged) for v in audited} <= {("violation", "outputs")}
 
 
 def test_a_broken_programs_export_gets_the_renderings_verdicts_but_cannot_remediate() -> None:
@@ -80,14 +90,23 @@ def test_a_broken_programs_export_gets_the_renderings_verdicts_but_cannot_remedi
     secret_data = [v for v in audited if v.policy_name == "kubernetes-secret-data-secret"]
     assert [v.enforcement_level for v in secret_data] == ["mandatory"]
     assert "an audit cannot remediate what the state already holds" in secret_data[0].message
-    assert [v for v in audited if v not in secret_data] == [
-        v for v in violations if v.policy_name != "kubernetes-secret-data-secret"
-    ]
+    assert verdicts([v for v in audited if v not in secret_data]) == verdicts(
+        [v for v in violations if v.policy_name != "kubernetes-secret-data-secret"]
+    )
+    # The export's outputs are what the mocks returned (the inputs, and what a provider computes): the audit
+    # judges them, and they violate what the inputs do, so nothing is a drift.
+    assert {(v.finding, v.judged) for v in audited} == {("violation", "outputs")}
 
 
 def test_the_audit_of_the_offline_previews_state_file_reproduces_the_preview(tmp_path: Path) -> None:
     assert offline_preview_main(["--stack", STACK, "--out", str(tmp_path)]) == 0
-    assert evaluate_export(tmp_path / "stack.json") == evaluate_rendering(render(STACK))
+    audited = audit(tmp_path / "stack.json")
+    assert verdicts(audited.violations) == verdicts(evaluate_rendering(render(STACK)))
+    assert audited.evaluation.not_checked == []
+    # Every resource of the program with outputs is judged on them; the stack and components on their inputs.
+    judged_on_inputs = {entry.reason for entry in audited.evaluation.judged_on_inputs}
+    assert NO_OUTPUTS not in judged_on_inputs
+    assert audited.evaluation.judged_on_outputs > 0
 
 
 def test_an_export_is_read_from_a_file(tmp_path: Path) -> None:
@@ -217,23 +236,36 @@ def test_write_report(tmp_path: Path) -> None:
     path = tmp_path / "report" / "policy-report.json"
     write_report(report_document(evaluation, source="here", stack=STACK, project=PROJECT), path)
     report = json.loads(path.read_text())
-    assert report["reportFormat"] == 1
+    assert report["reportFormat"] == 2
     assert (report["source"], report["stack"], report["project"]) == ("here", STACK, PROJECT)
     assert report["summary"] == {
         "resources": evaluation.resources,
+        "judgedOnOutputs": 0,  # a preview judges the program's inputs
+        "judgedOnInputs": evaluation.resources,
         "mandatory": 2,
         "advisory": 1,
         "remediate": 1,
+        "drift": 0,
+        "declared": 0,
         "notChecked": 0,
         "pendingDeletes": 0,
         "pendingOperations": 0,
     }
     assert [
-        Violation(v["policyName"], v["enforcementLevel"], v["urn"], v["message"], v["resourceType"])
+        Violation(
+            v["policyName"],
+            v["enforcementLevel"],
+            v["urn"],
+            v["message"],
+            v["resourceType"],
+            v["finding"],
+            v["judged"],
+            tuple(DriftPath(p["urn"], p["path"]) for p in v["paths"]),
+        )
         for v in report["violations"]
     ] == evaluation.violations
     assert report["policyPack"] == {"name": pack.NAME, "version": pack_version()}
-    assert (report["notChecked"], report["pending"]) == ([], [])
+    assert (report["notChecked"], report["judgedOnInputs"], report["pending"]) == ([], [], [])
 
 
 def test_the_command_line_audits_an_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

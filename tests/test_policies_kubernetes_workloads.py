@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
-from offline_preview.engine import Registration
+from offline_preview.engine import Registration, Rendering
+from offline_preview.policy_eval import evaluate_rendering_in_full
+from policies.common import reads_resource_type
 from policies.kubernetes_workloads import POLICIES, image_reference
-from tests.support.policies import evaluate, messages, rendered
+from tests.support.policies import STACK, evaluate, messages, rendered
+from tests.support.stacks import PROJECT
 
 WORKLOAD_POLICIES = {policy.name for policy in POLICIES}
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -416,6 +419,27 @@ def test_every_kind_that_carries_a_pod_spec_is_checked(kind: str) -> None:
     assert {v.policy_name for v in violations} == {"pss-baseline-privileged"}
     assert f'container "frontend" ({path}.containers[0])' in violations[0].message
     assert violations[0].resource_type == workload.type
+
+
+@pytest.mark.parametrize("kind", GROUP_OF_KIND)
+@pytest.mark.parametrize("pod_spec", [None, "containers", []])
+def test_a_workload_without_a_pod_spec_the_policies_can_read_is_not_checked_never_passed(
+    kind: str, pod_spec: Any
+) -> None:
+    # A live object, or an older provider's, of a shape the policies do not know: said, never waved through.
+    workload, path = as_kind(compliant_deployment(), kind)
+    *head, last = path.split(".")
+    parent = workload.inputs
+    for key in head:
+        parent = parent[key]
+    parent[last] = pod_spec
+    evaluation = evaluate_rendering_in_full(Rendering(STACK, PROJECT, [workload]))
+    assert [v for v in evaluation.violations if v.policy_name in WORKLOAD_POLICIES] == []
+    unchecked = [n for n in evaluation.not_checked if n.policy_name in WORKLOAD_POLICIES]
+    assert {n.policy_name for n in unchecked} == {
+        name for name in WORKLOAD_POLICIES if reads_resource_type(name, workload.type)
+    }
+    assert all(n.reason.startswith(f"{path} is ") for n in unchecked)
 
 
 @pytest.mark.parametrize("kind", ["Job", "CronJob"])

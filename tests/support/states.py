@@ -3,7 +3,11 @@
     doc = export([resource("kubernetes:core/v1:ConfigMap", "cm", {"data": {}})], version=4, features=["taint"])
     doc = checkpoint(program_resources())               # the production program's state, as a checkpoint
 
-`program_resources()` is the production program's state as the offline preview exports it (a fresh copy).
+`program_resources()` is the production program's state as the offline preview exports it (a fresh copy);
+`refreshed_program(...)` the same state as `pulumi refresh` leaves it with the pinned providers
+(offline_preview/refreshed.py), with what someone changed outside the program:
+
+    resources = refreshed_program({"hft-frontend-deployment": privileged}, rewrite_inputs=False)
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from offline_preview.refreshed import Edit, refresh
 from offline_preview.render import stack_export
 from offline_preview.urns import stack_urn
 from tests.support.policies import STACK
@@ -72,6 +77,25 @@ def checkpoint(
 def program_resources() -> list[dict[str, Any]]:
     """The production program's resources as its state holds them (a fresh copy)."""
     return copy.deepcopy(stack_export(render(STACK))["deployment"]["resources"])
+
+
+def refreshed_program(edits: dict[str, Edit] | None = None, *, rewrite_inputs: bool = True) -> list[dict[str, Any]]:
+    """The production program's state as a refresh leaves it, each resource named in `edits` (by its logical
+    name) changed live by its edit first. `rewrite_inputs=False`: the edited resources' inputs stay as
+    deployed (see offline_preview/refreshed.py)."""
+    edits = edits or {}
+    unknown = set(edits) - {r["urn"].rsplit("::", 1)[-1] for r in program_resources()}
+    assert not unknown, f"no such resource in the program: {unknown}"
+    return [
+        refresh(r, edits.get(name), rewrite_inputs=rewrite_inputs or name not in edits)
+        for r in program_resources()
+        for name in [r["urn"].rsplit("::", 1)[-1]]
+    ]
+
+
+def named(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (found,) = [r for r in resources if r["urn"].rsplit("::", 1)[-1] == name]
+    return found
 
 
 def of_type(resources: list[dict[str, Any]], type_: str) -> dict[str, Any]:
