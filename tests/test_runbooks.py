@@ -3,7 +3,9 @@ docs/**/*.md uses subcommands and flags its tool has: kubectl against the instal
 pulumi, velero, aws, gh and terraform against the flag tables generated from their source at a pinned
 release (tests/support/cli_flags, tests/support/gen_cli_flags.py); `make` against the Makefile's targets.
 Other commands (curl, jq, git, python) are not checked. Placeholders (`<stack>`) and variables pass as
-values; a subcommand or flag that does not exist fails with file:line."""
+values; a subcommand or flag that does not exist fails with file:line. And docs/runbooks.md runs what the
+workflows run: their stack names, the production deploy's policy pack, every CI variable that names
+production's cluster, and the pinned pulumi-kubernetes SDK's `kubernetes:deleteUnreachable`."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support import gen_cli_flags
 from tests.support.stacks import PROJECT_DIR
@@ -619,3 +622,125 @@ def test_the_generator_reads_cobra_flags_arguments_and_aliases() -> None:
 )
 def test_the_generator_names_aws_operations_as_the_cli_does(name: str, expected: str) -> None:
     assert gen_cli_flags.xform_name(name) == expected
+
+
+# --- the runbook runs what the workflows run --------------------------------------------------------
+
+WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
+RUNBOOK = "docs/runbooks.md"
+
+
+@cache
+def _workflow_jobs(name: str) -> dict[str, dict[str, Any]]:
+    return yaml.safe_load((WORKFLOWS / name).read_text())["jobs"]
+
+
+def _pulumi_step(job: dict[str, Any]) -> dict[str, Any]:
+    [step] = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    return step
+
+
+def _runbook(tool: str) -> list[Command]:
+    return [c for c in doc_commands(PROJECT_DIR) if c.where.startswith(RUNBOOK + ":") and tool_of(c) == tool]
+
+
+def _option(argv: tuple[str, ...], *names: str) -> str | None:
+    for i, word in enumerate(argv):
+        for name in names:
+            if word == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+    return None
+
+
+def _pulumi_path(command: Command) -> str | None:
+    positional = [w for w in command.argv[1:3] if not w.startswith("-")]
+    for length in (2, 1):
+        path = " ".join(positional[:length])
+        for name, entry in table("pulumi")["commands"].items():
+            if path == name or path in (" ".join([*name.split()[:-1], a]) for a in entry.get("aliases", [])):
+                return name
+    return None
+
+
+def test_the_runbooks_pulumi_lines_name_the_stacks_as_the_workflows_do() -> None:
+    # The workflows' stacks are `${{ vars.PULUMI_ORG }}/hft-frontend/<stack>`; a runbook line naming
+    # `production` alone would act on another stack (or none) of the operator's Pulumi Cloud login.
+    names = {
+        re.sub(r"\$\{\{\s*vars\.PULUMI_ORG\s*\}\}", PLACEHOLDER, _pulumi_step(job)["with"]["stack-name"])
+        for job_id, job in _workflow_jobs("deploy.yml").items()
+        if job_id in ("staging", "production")
+    }
+    assert names == {f"{PLACEHOLDER}/hft-frontend/staging", f"{PLACEHOLDER}/hft-frontend/production"}
+    checked = 0
+    for command in _runbook("pulumi"):
+        path = _pulumi_path(command)
+        assert path is not None, f"{command.where}: {' '.join(command.argv)}"
+        if "--stack" not in table("pulumi")["commands"][path]["flags"]:
+            continue  # login
+        stack = _option(command.argv, "--stack", "-s")
+        assert stack in names, f"{command.where}: pulumi {path} --stack {stack}, not the workflows' stack name"
+        checked += 1
+    assert checked >= 5
+
+
+def test_the_runbooks_updates_apply_the_policy_pack_as_the_production_deploy_does() -> None:
+    deploy = _pulumi_step(_workflow_jobs("deploy.yml")["production"])["with"]
+    updates = [c for c in _runbook("pulumi") if _pulumi_path(c) in ("up", "preview")]
+    assert any(_pulumi_path(c) == "up" for c in updates)
+    for command in updates:
+        assert _option(command.argv, "--policy-pack") == deploy["policyPacks"], command.where
+        # The same pack config as CI: none unless the deploy gives one.
+        assert _option(command.argv, "--policy-pack-config") == deploy.get("policyPackConfigs"), command.where
+
+
+def _production_cluster_variables() -> set[tuple[str, str | None]]:
+    """(variable, environment or None for a repository variable) of every workflow job that reaches
+    production's cluster: what it passes to `aws eks update-kubeconfig --name`."""
+    found: set[tuple[str, str | None]] = set()
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in _workflow_jobs(path.name).values():
+            steps = [s for s in job.get("steps", []) if "update-kubeconfig" in s.get("run", "")]
+            if not steps:
+                continue
+            matrix = job.get("strategy", {}).get("matrix", {})
+            rows = matrix.get("include") or [{"stack": s} for s in matrix.get("stack", [])] or [{}]
+            for row in rows:
+                environment = job.get("environment")
+                environment = environment.get("name") if isinstance(environment, dict) else environment
+                if environment is not None:
+                    environment = re.sub(r"\$\{\{\s*matrix\.stack\s*\}\}", row.get("stack", ""), environment)
+                stack = row.get("stack") or environment
+                if stack is None or not stack.endswith("production"):
+                    continue
+                value = steps[0]["env"]["EKS_CLUSTER"]
+                matrix_key = re.fullmatch(r"\$\{\{\s*matrix\.([\w-]+)\s*\}\}", value)
+                value = row[matrix_key.group(1)] if matrix_key else value
+                variable = re.fullmatch(r"\$\{\{\s*vars\.(\w+)\s*\}\}", value)
+                assert variable, f"{path.name}: the cluster comes from {value}"
+                found.add((variable.group(1), environment))
+    return found
+
+
+def test_the_recovery_points_every_workflow_at_the_new_cluster() -> None:
+    expected = _production_cluster_variables()
+    assert ("EKS_CLUSTER_NAME", "production") in expected  # deploy.yml's production job, and the rollback
+    set_in_runbook = {
+        (c.argv[3], _option(c.argv, "--env", "-e"))
+        for c in _runbook("gh")
+        if c.argv[1:3] == ("variable", "set") and _option(c.argv, "--body", "-b") is not None
+    }
+    assert expected <= set_in_runbook, f"not set by the runbook: {sorted(expected - set_in_runbook, key=str)}"
+
+
+def test_the_recovery_names_the_providers_delete_unreachable_key() -> None:
+    import pulumi_kubernetes
+
+    # The provider config key, as the pinned SDK names it (`@pulumi.getter(name="deleteUnreachable")`).
+    getter = pulumi_kubernetes.ProviderArgs.delete_unreachable.fget
+    key = "kubernetes:" + getattr(getter, "_pulumi_name", "")
+    assert key == "kubernetes:deleteUnreachable"
+    config = [c for c in _runbook("pulumi") if _pulumi_path(c) in ("config set", "config rm")]
+    assert [c.argv[3] for c in config] == [key, key]  # set for the refresh, then removed
+    assert config[0].argv[4] == "true"
