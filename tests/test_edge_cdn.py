@@ -271,7 +271,7 @@ def test_bad_edge_values_fail_with_one_line(
     render_stack: Callable[..., Rendering], overrides: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ProgramError) as error:
-        render_stack("staging", overrides)
+        render_stack("production", overrides)  # the zone's owner: the only stack its rules apply to
     assert message in str(error.value)
     assert "\n" not in str(error.value)
 

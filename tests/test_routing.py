@@ -58,7 +58,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def variant(stack: str, name: str) -> Rendering:
-    return render(stack, VARIANTS[name])
+    overrides = VARIANTS[name]
+    if stack != "production":  # only the zone's owner sets the zone's origin pulls
+        overrides = {key: value for key, value in overrides.items() if key != "hft-frontend:edge"}
+    return render(stack, overrides)
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -268,7 +268,7 @@ BOUNDARIES = [
         id="cache-path-absolute",
     ),
     pytest.param(
-        _app(hostnames=["a.b"]),
+        _app(hostnames=["a.hft-platform.com"]),
         _app(hostnames=["a_b.c"]),
         'hft-frontend:app.hostnames[0] = "a_b.c": not a valid DNS name',
         id="hostname",
@@ -309,6 +309,57 @@ BOUNDARIES = [
         'hft-frontend:observability.alerts.highErrorRate.duration = "90": String should match pattern',
         id="prometheus-duration",
     ),
+    # A hostname is a listener's name, a SAN and a DNS record: twice collides in each.
+    pytest.param(
+        _app(hostnames=["new.hft-platform.com", "www.new.hft-platform.com"]),
+        _app(hostnames=["new.hft-platform.com", "www.new.hft-platform.com", "new.hft-platform.com"]),
+        'hft-frontend:app.hostnames[2] = "new.hft-platform.com": is listed twice (also hostnames[0])',
+        id="hostname-twice",
+    ),
+    # The edge makes each hostname's record in edge.zone: the apex and names under it only.
+    pytest.param(
+        _app(hostnames=["hft-platform.com", "a.b.hft-platform.com"]),
+        _app(hostnames=["hft-platform.com", "new.xhft-platform.com"]),
+        'hft-frontend:app.hostnames[1] = "new.xhft-platform.com": is not in the zone hft-platform.com (edge.zone)',
+        id="hostname-outside-the-zone",
+    ),
+    pytest.param(
+        {**_app(hostnames=["new.example.com"]), "edge": {"enabled": False}},
+        {**_app(hostnames=["new.example.com"]), "edge": {"enabled": True}},
+        'hft-frontend:app.hostnames[0] = "new.example.com": is not in the zone hft-platform.com',
+        id="hostname-outside-the-zone-only-with-the-edge",
+    ),
+    pytest.param(
+        _with("edge", {"ownsZone": True, "accountId": "0" * 32, "rateLimits": []}),
+        _with("edge", {"ownsZone": False, "rateLimits": []}),
+        "hft-frontend:edge.rateLimits: only the stack that owns the zone (ownsZone: true) applies it; "
+        "this stack would ignore it",
+        id="owner-only-rate-limits",
+    ),
+    pytest.param(
+        _with("edge", {"ownsZone": True, "accountId": "0" * 32, "staticCacheTtlSeconds": 60}),
+        _with("edge", {"staticCacheTtlSeconds": 60}),
+        "hft-frontend:edge.staticCacheTtlSeconds: only the stack that owns the zone",
+        id="owner-only-cache-ttl",
+    ),
+    pytest.param(
+        _with("edge", {"enabled": False, "accountId": "0" * 32}),
+        _with("edge", {"accountId": "0" * 32}),
+        "hft-frontend:edge.accountId: only the stack that owns the zone",
+        id="owner-only-account",
+    ),
+    pytest.param(
+        _with("routing", {"gateway": {"create": False, "name": "shared", "namespace": "gw", "httpListener": "http"}}),
+        _with("routing", {"gateway": {"create": True, "httpListener": "http"}}),
+        "hft-frontend:routing.gateway.httpListener: only for an existing Gateway (create: false)",
+        id="http-listener-on-a-created-gateway",
+    ),
+    pytest.param(
+        _with("routing", {"gateway": {"create": False, "name": "shared", "namespace": "gw", "httpsListeners": ["a"]}}),
+        _with("routing", {"gateway": {"create": True, "httpsListeners": ["a"]}}),
+        "hft-frontend:routing.gateway.httpsListeners: only for an existing Gateway (create: false)",
+        id="https-listeners-on-a-created-gateway",
+    ),
 ]
 
 
@@ -333,6 +384,11 @@ def test_each_rule_holds_at_its_boundary_and_names_key_value_and_rule(
             _with("app.probes", {"liveness": {"httpHeaders": [{"name": "Host", "valeu": "localhost"}]}}),
             "hft-frontend:app.probes.liveness.httpHeaders[0].valeu: unknown key (did you mean 'value'?)",
             id="typo-inside-a-list",
+        ),
+        pytest.param(
+            _with("app.hostnames", "new.hft-platform.com"),
+            'hft-frontend:app.hostnames = "new.hft-platform.com": should be a list (YAML `- item` lines or [a, b])',
+            id="a-string-where-a-list-goes",
         ),
         pytest.param(
             _with("app.replicas", "two"),

@@ -184,6 +184,19 @@ class AppSettings(_Model):
     secret_rotation: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
+    def _hostnames_once(self) -> Self:
+        # Each hostname is a Gateway listener's name and hostname (a list-map key the API server
+        # enforces), a certificate SAN and a DNS record: twice would collide in each.
+        seen: dict[str, int] = {}
+        for index, hostname in enumerate(self.hostnames):
+            if hostname.lower() in seen:
+                raise RuleError(
+                    f"hostnames[{index}]", hostname, f"is listed twice (also hostnames[{seen[hostname.lower()]}])"
+                )
+            seen[hostname.lower()] = index
+        return self
+
+    @model_validator(mode="after")
     def _capacity_rules(self) -> Self:
         scaling = self.autoscaling
         if scaling.enabled and not scaling.min_replicas <= self.replicas <= scaling.max_replicas:

@@ -146,6 +146,23 @@ def _plan_problem(plan_name: str, rule: RateLimitRule) -> tuple[str, object, str
     return None
 
 
+def in_zone(hostname: str, zone: str) -> bool:
+    """Whether `hostname` is the zone's apex or a name under it (DNS names compare case-insensitively)."""
+    hostname, zone = hostname.lower().rstrip("."), zone.lower().rstrip(".")
+    return hostname == zone or hostname.endswith(f".{zone}")
+
+
+# The keys only the zone's owner reads: its zone (accountId), the zone settings (authenticatedOriginPulls) and
+# the entrypoint rulesets (staticCacheTtlSeconds, rateLimits). A stack that does not own the zone would
+# ignore them, so it is refused them: a key that changes nothing must not look as if it did.
+OWNER_ONLY_KEYS: dict[str, str] = {
+    "account_id": "accountId",
+    "authenticated_origin_pulls": "authenticatedOriginPulls",
+    "static_cache_ttl_seconds": "staticCacheTtlSeconds",
+    "rate_limits": "rateLimits",
+}
+
+
 class EdgeSettings(_Model):
     """The Cloudflare edge (EdgeCDN). Zone settings and each phase's entrypoint ruleset are singletons
     per zone: exactly one stack owns them (`ownsZone`), and its rules cover every host of the zone."""
@@ -163,6 +180,19 @@ class EdgeSettings(_Model):
     origin: str | None = None
     static_cache_ttl_seconds: int = Field(default=31536000, ge=1)
     rate_limits: tuple[RateLimitRule, ...] = Field(default=SEED_RATE_LIMITS, strict=False)
+
+    @model_validator(mode="after")
+    def _owner_only_keys(self) -> Self:
+        if self.enabled and not self.owns_zone:
+            for field, key in OWNER_ONLY_KEYS.items():
+                if field in self.model_fields_set:
+                    raise RuleError(
+                        key,
+                        None,
+                        "only the stack that owns the zone (ownsZone: true) applies it; this stack would ignore it: "
+                        "set it in the owner's stack file",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _ownership_and_plan(self) -> Self:

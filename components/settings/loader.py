@@ -135,6 +135,9 @@ def _describe(error: Any, secret_keys: frozenset[str]) -> SettingsError:
     if error["type"] == "missing":
         return _fail(key, None, "is required")
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in ("tuple_type", "list_type"):
+        # A list in the stack file; the model holds it as a tuple only to stay immutable.
+        message = "should be a list (YAML `- item` lines or [a, b])"
     if hidden:
         message = message.replace(str(error.get("input")), "[secret]")
     return _fail(key, None if hidden else error.get("input"), message)

@@ -55,8 +55,11 @@ class GatewaySettings(_Model):
                 raise RuleError(
                     "namespace", None, "is required to attach to an existing Gateway: routes name its namespace"
                 )
-        elif self.https_listeners or self.http_listener:
-            raise RuleError("httpsListeners", None, "only for an existing Gateway (create: false)")
+        else:
+            # Named listeners are another owner's Gateway's: the program names its own after the hostnames.
+            for key, value in (("httpsListeners", self.https_listeners), ("httpListener", self.http_listener)):
+                if value:
+                    raise RuleError(key, None, "only for an existing Gateway (create: false)")
         return self
 
 

@@ -11,7 +11,7 @@ from components.settings.app import AppSettings
 from components.settings.backup import BackupSettings
 from components.settings.base import DnsLabel, RuleError, SecretValue, _Model
 from components.settings.cluster import ClusterSettings
-from components.settings.edge import EdgeSettings
+from components.settings.edge import EdgeSettings, in_zone
 from components.settings.observability import ObservabilitySettings
 from components.settings.routing import RoutingSettings
 from components.settings.security import SecuritySettings
@@ -31,6 +31,21 @@ class StackSettings(_Model):
     observability: ObservabilitySettings = ObservabilitySettings()
     # The Sentry DSN carries the project's key: a Pulumi secret only.
     sentry_dsn: SecretValue | None = None
+
+    @model_validator(mode="after")
+    def _hostnames_in_the_zone(self) -> Self:
+        # The edge creates each hostname's DNS record in `edge.zone`: a name of another domain would
+        # become a record of this zone that no resolver ever asks it for.
+        edge = self.edge
+        if edge.enabled:
+            for index, hostname in enumerate(self.app.hostnames):
+                if not in_zone(hostname, edge.zone):
+                    raise RuleError(
+                        f"app.hostnames[{index}]",
+                        hostname,
+                        f"is not in the zone {edge.zone} (edge.zone): its DNS record would be made in that zone",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _origin_pulls_from_the_edge(self) -> Self:

@@ -248,8 +248,11 @@ DISTINCT_APP: dict[str, Any] = {
 
 
 def settings(app: dict[str, Any] | None = None, **sections: Any) -> StackSettings:
-    """Settings of a stack `qa` with this app (default: the minimal one) and other sections."""
-    return parse_settings({"environment": "qa", "namespace": "qa-ns", "app": app or MINIMAL_APP, **sections})
+    """Settings of a stack `qa` with this app (default: the minimal one) and other sections; unless given, the
+    edge's zone is the registered domain of the app's first hostname (its hostnames must be in the zone)."""
+    app = app or MINIMAL_APP
+    sections.setdefault("edge", {"zone": ".".join(app["hostnames"][0].split(".")[-2:])})
+    return parse_settings({"environment": "qa", "namespace": "qa-ns", "app": app, **sections})
 
 
 def from_stack_file(stack: str) -> StackSettings:
