@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from offline_preview import identity
 from offline_preview.engine import ProgramError, Rendering, run_program
 from offline_preview.policy_eval import (
     PolicyConfigError,
@@ -19,6 +20,7 @@ from offline_preview.policy_eval import (
     write_report,
 )
 from offline_preview.render import (
+    ManifestCollisionError,
     UnknownInManifestError,
     resource_tree,
     stack_export,
@@ -69,10 +71,18 @@ def write_preview(rendering: Rendering, out: Path, policy_pack_config: Path | No
         print(outputs + "\n")
     print(summary(rendering))
 
+    # Two resources managing one object: the real `up` would fail on the second (or let them fight).
+    # Refused before anything is written, so no manifest stands for an object twice.
+    owners = identity.check(identity.from_registrations(rendering.registrations))
+    if owners.collisions:
+        for collision in owners.collisions:
+            print(f"error: {collision.line()}", file=sys.stderr)
+        return 1
+
     out.mkdir(parents=True, exist_ok=True)
     try:
         manifests = write_manifests(rendering, out / "manifests")
-    except UnknownInManifestError as exc:
+    except (UnknownInManifestError, ManifestCollisionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     (out / "stack.json").write_text(json.dumps(stack_export(rendering), indent=2) + "\n")

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from offline_preview import plan_worker, revisions
+from offline_preview import identity, plan_worker, revisions
 from offline_preview.replace_rules import ReplaceReason, replace_reasons
 from offline_preview.revisions import Job, RevisionError
+from offline_preview.stack_config import did_you_mean, stack_names
 from offline_preview.urns import STACK_TYPE, urn_name
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -441,14 +442,15 @@ def plan(project_dir: Path, base_ref: str, stacks: Sequence[str] | None, key: by
     Raises RevisionError with one line when BASE or the working tree does not render."""
     root, prefix = revisions.repo_layout(project_dir)
     base = revisions.resolve(root, base_ref)
-    head_stacks = _working_stacks(project_dir)
+    head_stacks = stack_names(project_dir)
     base_stacks = set(revisions.stack_files(root, base, prefix))
     wanted = list(stacks) if stacks else head_stacks
     for stack in wanted:
+        # The working tree first: a typo in STACK is not BASE's fault.
+        if stack not in head_stacks:
+            raise RevisionError(f"the working tree has no Pulumi.{stack}.yaml{did_you_mean(stack, head_stacks)}")
         if stacks and stack not in base_stacks:
             raise RevisionError(f"BASE {base.label} has no {prefix}Pulumi.{stack}.yaml")
-        if stack not in head_stacks:
-            raise RevisionError(f"the working tree has no Pulumi.{stack}.yaml")
     with revisions.checkout(root, [base]) as trees:
         base_tree = trees[base.sha] / prefix
         base_python = revisions.interpreter_for(base_tree, project_dir, project_dir / revisions.VENV_CACHE)
@@ -464,13 +466,13 @@ def plan(project_dir: Path, base_ref: str, stacks: Sequence[str] | None, key: by
             raise RevisionError(f"BASE {base.label} does not render stack {stack}: {old['error']}")
         if "error" in head:
             raise RevisionError(f"the working tree does not render stack {stack}: {head['error']}")
+        for label, result in ((f"BASE {base.label}", old), ("the working tree", head)):
+            owners = identity.check(identity.from_state(result["export"]["deployment"]["resources"]) if result else [])
+            if owners.collisions:
+                raise RevisionError(f"{label}, stack {stack}: {owners.collisions[0].line()}")
         base_state = StackState.from_worker(old) if old is not None else None
         diffs.append(diff_states(base_state, StackState.from_worker(head), key, base.label, HEAD_LABEL))
     return diffs
-
-
-def _working_stacks(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -169,6 +169,10 @@ class UnknownInManifestError(Exception):
     pass
 
 
+class ManifestCollisionError(Exception):
+    """Two objects would be written to one file: the second would silently replace the first."""
+
+
 def write_manifests(rendering: Rendering, directory: Path) -> list[Path]:
     if directory.exists():
         shutil.rmtree(directory)  # a stale file from an earlier run would mislead
@@ -178,6 +182,8 @@ def write_manifests(rendering: Rendering, directory: Path) -> list[Path]:
         if contains_unknown(obj):
             raise UnknownInManifestError(f"{reg.urn}: an input is unknown at preview time")
         path = directory / manifest_filename(obj)
+        if path.exists():
+            raise ManifestCollisionError(f"{reg.urn}: its manifest {path.name} was already written for another object")
         # Sorted keys: stable files, and apiVersion, kind, metadata come first.
         path.write_text(yaml.dump(obj, Dumper=_ManifestDumper, sort_keys=True, width=120))
         written.append(path)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ def _strip_secure(value: Any) -> Any:
 def load_stack_config(project_dir: Path, stack: str, project: str) -> StackConfig:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise StackConfigError(f"{path.name}: no such stack file (stacks: {', '.join(stack_names(project_dir))})")
+        raise StackConfigError(f"{path.name}: no such stack file{did_you_mean(stack, stack_names(project_dir))}")
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -83,6 +84,14 @@ def stack_config(stack: str, config: Mapping[str, Any], project: str, path: Path
     return StackConfig(
         stack=stack, path=path or Path(f"Pulumi.{stack}.yaml"), values=values, secret_keys=frozenset(secret_keys)
     )
+
+
+def did_you_mean(stack: str, stacks: Sequence[str]) -> str:
+    """` (did you mean 'production'?)` for a stack name close to one that exists, else the list of stacks."""
+    close = difflib.get_close_matches(stack, stacks, n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (stacks: {', '.join(stacks)})" if stacks else " (no Pulumi.<stack>.yaml here)"
 
 
 def stack_names(project_dir: Path) -> list[str]:

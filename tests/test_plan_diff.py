@@ -9,6 +9,7 @@ replace table, the choice of interpreter) are tested on hand-made states, which 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -245,12 +246,43 @@ def test_the_command_diffs_base_against_the_working_tree(
     assert f"### `{STACK}`:" in text
 
 
+@pytest.mark.parametrize("side", ["base", "head"])
+def test_a_revision_with_two_resources_managing_one_object_is_one_line_and_exit_1(
+    revs: Revisions, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], side: str
+) -> None:
+    # The second app added the obvious way, reduced to what matters: another resource with the same ConfigMap.
+    def render(jobs: list[Job], key: bytes, stop_on_error: bool = False) -> list[dict[str, Any]]:
+        results = [copy.deepcopy(revs.results["base"]), copy.deepcopy(revs.results["replicas"])]
+        resources = results[0 if side == "base" else 1]["export"]["deployment"]["resources"]
+        config_map = next(r for r in resources if r["type"] == "kubernetes:core/v1:ConfigMap")
+        resources.append({**config_map, "urn": config_map["urn"].replace("::hft-frontend-config", "::second-config")})
+        return results
+
+    monkeypatch.setattr(revisions, "render", render)
+    assert plan_diff.main(["--project-dir", str(revs.repo), "--base", "base", "--stack", STACK]) == 1
+    out, err = capsys.readouterr()
+    where = "BASE base (" if side == "base" else "the working tree, stack staging: "
+    assert err.startswith(f"error: {where}"), err
+    assert "kubernetes:core/v1:ConfigMap hft-frontend-config and kubernetes:core/v1:ConfigMap second-config" in err
+    assert "would both manage ConfigMap staging/frontend-config" in err
+    assert err.count("\n") == 1
+    assert out == ""
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--base", "no-such-ref"), "error: BASE 'no-such-ref' is not a commit in "),
         (("--base=--output=x",), "error: BASE '--output=x' is not a commit in "),
-        (("--base", "base", "--stack", "qa"), "error: BASE base ("),
+        # A typo in STACK is the working tree's to report, with the stack it meant; not BASE's fault.
+        (
+            ("--base", "base", "--stack", "stagin"),
+            "error: the working tree has no Pulumi.stagin.yaml (did you mean 'staging'?)",
+        ),
+        (
+            ("--base", "base", "--stack", "qa"),
+            "error: the working tree has no Pulumi.qa.yaml (stacks: production, staging)",
+        ),
         (("--base", "bad-yaml", "--stack", STACK), "error: BASE bad-yaml ("),
     ],
 )
