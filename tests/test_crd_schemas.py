@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.crd_schemas import CRD_DIR, CrdValidationError, problems, served_kinds, strict_validator, validate
+from tests.support.stacks import manifests
 
 SERVICE_MONITOR: dict[str, Any] = {
     "apiVersion": "monitoring.coreos.com/v1",
@@ -109,6 +110,15 @@ def test_map_lists_must_not_repeat_a_key() -> None:
     group = PROMETHEUS_RULE["spec"]["groups"][0]
     found = problems(changed(PROMETHEUS_RULE, "spec.groups", [group, group]))
     assert any("duplicate entry for key {'name': 'web.rules'}" in problem for problem in found), found
+
+
+def test_a_gateway_listing_a_hostname_twice_repeats_a_listener_name() -> None:
+    # What `hostnames: [hft-platform.com, hft-platform.com]` rendered before the settings refused it.
+    gateway = next(o for o in manifests("production") if o["kind"] == "Gateway")
+    assert problems(gateway) == []
+    listeners = gateway["spec"]["listeners"]
+    found = problems(changed(gateway, "spec.listeners", [*listeners, listeners[0]]))
+    assert any(f"duplicate entry for key {{'name': '{listeners[0]['name']}'}}" in p for p in found), found
 
 
 def test_unknown_kinds_and_versions_are_refused() -> None:

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 
 from offline_preview.engine import Registration
+from tests.support.kube_schemas import validate as validate_builtin
 from tests.support.policies import evaluate
 from tools import netpol_probe
 from tools.netpol_probe import IMAGE, SCRIPT, pod_overrides, probe_namespace_manifest, run_command, verdict
@@ -149,7 +149,7 @@ def pss_violations(pod: dict[str, Any]) -> set[str]:
 
 def test_the_pod_is_valid_and_passes_the_restricted_profile() -> None:
     pod = the_pod()
-    kubernetes_validate.validate(pod, "1.33", strict=True)
+    validate_builtin(pod, "1.33")
     assert pss_violations(pod) == set()
 
 
@@ -161,7 +161,7 @@ def test_the_restricted_check_would_see_a_broken_pod() -> None:
 
 def test_the_probe_namespace_enforces_restricted_and_holds_no_policy() -> None:
     namespace = probe_namespace_manifest("netpol-probe-x")
-    kubernetes_validate.validate(namespace, "1.33", strict=True)
+    validate_builtin(namespace, "1.33")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 

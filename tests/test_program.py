@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +15,8 @@ from offline_preview.engine import SECRET_SIG, SIG, ProgramError, Registration, 
 from offline_preview.render import stack_export
 from tests.support.crd_schemas import served_kinds
 from tests.support.crd_schemas import validate as validate_custom_resource
+from tests.support.kube_schemas import ListTypeError
+from tests.support.kube_schemas import validate as validate_builtin
 from tests.support.pulumi_schemas import deployment_validator
 from tests.support.stacks import STACKS, Secret, find, manifests, render, secret_plaintexts
 
@@ -460,7 +464,7 @@ def test_manifests_are_valid_kubernetes(stack: str, version: str) -> None:
     built_in = [obj for obj in manifests(stack) if not is_custom_resource(obj)]
     assert len(built_in) >= 12
     for obj in built_in:
-        kubernetes_validate.validate(obj, version, strict=True)
+        validate_builtin(obj, version)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -476,6 +480,46 @@ def test_kubernetes_validate_is_strict() -> None:
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContxt"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, "1.32.0", strict=True)
+
+
+def _duplicate_container(pod: dict[str, Any]) -> None:
+    pod["containers"].append(copy.deepcopy(pod["containers"][0]))
+
+
+def _duplicate_env(pod: dict[str, Any]) -> None:
+    env = pod["containers"][0].setdefault("env", [])
+    env += [{"name": "PORT", "value": "3000"}, {"name": "PORT", "value": "3001"}]
+
+
+def _duplicate_port(pod: dict[str, Any]) -> None:
+    # `protocol` left out is TCP: the same key as the rendered port's.
+    port = pod["containers"][0]["ports"][0]
+    pod["containers"][0]["ports"].append({"containerPort": port["containerPort"], "name": "other"})
+
+
+def _duplicate_volume_mount(pod: dict[str, Any]) -> None:
+    mounts = pod["containers"][0]["volumeMounts"]
+    mounts.append({**mounts[0], "name": mounts[-1]["name"]})
+
+
+@pytest.mark.parametrize(
+    ("break_it", "expected"),
+    [
+        (_duplicate_container, "spec.template.spec.containers: duplicate entry for key {'name': 'frontend'}"),
+        (_duplicate_env, "containers[0].env: duplicate entry for key {'name': 'PORT'}"),
+        (_duplicate_port, "containers[0].ports: duplicate entry for key {'containerPort': 3000, 'protocol': 'TCP'}"),
+        (_duplicate_volume_mount, "containers[0].volumeMounts: duplicate entry for key {'mountPath':"),
+    ],
+)
+def test_map_lists_repeating_a_key_are_refused_as_the_api_server_refuses_them(
+    break_it: Callable[[dict[str, Any]], None], expected: str
+) -> None:
+    deployment = copy.deepcopy(find(manifests("production"), "Deployment"))
+    validate_builtin(deployment, "1.32.0")
+    break_it(deployment["spec"]["template"]["spec"])
+    kubernetes_validate.validate(deployment, "1.32.0", strict=True)  # which kubernetes-validate alone accepts
+    with pytest.raises(ListTypeError, match=re.escape(expected)):
+        validate_builtin(deployment, "1.32.0")
 
 
 # --- observability, as wired into the program --------------------------------------------------

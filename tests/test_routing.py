@@ -10,7 +10,6 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import kubernetes_validate
 import pytest
 
 from components.cloudflare_facts import CLOUDFLARE_RANGES, ORIGIN_PULL_CA_PEM
@@ -19,6 +18,7 @@ from offline_preview.engine import ProgramError, Rendering, is_secret
 from offline_preview.policy_eval import evaluate_rendering
 from offline_preview.render import stack_export
 from tests.support.crd_schemas import problems, rule_coverage, served_kinds
+from tests.support.kube_schemas import validate as validate_builtin
 from tests.support.network_policies import allowed
 from tests.support.stacks import STACKS, Secret, find, from_stack_file, manifests, render, secret_plaintexts
 
@@ -98,7 +98,7 @@ def test_every_ingress_is_valid_kubernetes(stack: str, version: str) -> None:
     ingresses = by_kind(manifests(variant(stack, "ingress-nginx")), "Ingress")
     assert len(ingresses) == 4
     for ingress in ingresses:
-        kubernetes_validate.validate(ingress, version, strict=True)
+        validate_builtin(ingress, version)
 
 
 def test_cel_rules_are_evaluated_and_the_rest_are_counted() -> None:

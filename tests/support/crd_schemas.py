@@ -94,27 +94,41 @@ def _python_pattern(pattern: str) -> str:
     return pattern
 
 
-def _list_type(validator: Any, list_type: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
-    """The API server refuses a `map` list repeating a key, and a `set` list repeating an item."""
-    if not isinstance(instance, list):
-        return
+def list_type_problems(
+    schema: Mapping[str, Any], instance: Any, defaults: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The API server refuses a `map` list repeating a key, and a `set` list repeating an item. A key an item
+    leaves out counts as its schema `default` (`defaults`), as the API server defaults before it validates."""
+    list_type = schema.get("x-kubernetes-list-type")
+    if not isinstance(instance, list) or list_type not in ("map", "set"):
+        return []
+    found: list[str] = []
     if list_type == "set":
         seen: list[Any] = []
         for item in instance:
             if item in seen:
-                yield ValidationError(f"duplicate item {item!r} in a list of type set")
+                found.append(f"duplicate item {item!r} in a list of type set")
             seen.append(item)
-    elif list_type == "map":
-        keys = schema.get("x-kubernetes-list-map-keys", [])
-        found: set[tuple[Any, ...]] = set()
-        for item in instance:
-            if not isinstance(item, dict):
-                continue
-            key = tuple(repr(item.get(name)) for name in keys)
-            if key in found:
-                shown = {name: item.get(name) for name in keys}
-                yield ValidationError(f"duplicate entry for key {shown} in a list of type map")
-            found.add(key)
+        return found
+    keys = schema.get("x-kubernetes-list-map-keys", [])
+    defaults = defaults or {}
+    entries: set[tuple[str, ...]] = set()
+    for item in instance:
+        if not isinstance(item, dict):
+            continue
+        shown = {name: item.get(name, defaults.get(name)) for name in keys}
+        key = tuple(repr(value) for value in shown.values())
+        if key in entries:
+            found.append(f"duplicate entry for key {shown} in a list of type map")
+        entries.add(key)
+    return found
+
+
+def _list_type(validator: Any, list_type: str, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
+    defaults = {name: sub.get("default") for name, sub in (items or {}).get("properties", {}).items()}
+    for problem in list_type_problems(schema, instance, defaults):
+        yield ValidationError(problem)
 
 
 _KubernetesValidator = validators.extend(Draft4Validator, {"x-kubernetes-list-type": _list_type})
