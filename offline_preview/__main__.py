@@ -28,7 +28,7 @@ from offline_preview.render import (
     summary,
     write_manifests,
 )
-from offline_preview.stack_config import StackConfigError, load_stack_config
+from offline_preview.stack_config import StackConfigError, load_stack_config, placeholder_notes
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StackConfigError, ProgramError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for note in placeholder_notes(config):
+        print(note)
 
     return write_preview(rendering, out, args.policy_pack_config)
 

@@ -12,7 +12,7 @@ import asyncio
 import contextvars
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,23 @@ def contains_unknown(value: Any) -> bool:
     return False
 
 
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def made_up(computed: Any, given: Any) -> set[str]:
+    """The strings of what a provider computed that were not given to it: the values the offline providers
+    make up (an id, an ARN, name servers, an address), which a real deployment replaces."""
+    return {s for s in _strings(reveal(computed)) if s} - set(_strings(reveal(given)))
+
+
 class PreviewMocks(pulumi_mocks.Mocks):
     """Answers invokes (data sources) with what the providers would find (`providers.call`). Resources go
     to `providers.compute`, from `RecordingMonitor`, which knows their URNs and aliases."""
@@ -99,9 +116,15 @@ class PreviewMocks(pulumi_mocks.Mocks):
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         raise NotImplementedError("RecordingMonitor registers resources itself")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.placeholders: set[str] = set()
+
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         # A plain dict: the MockMonitor reads a tuple's second item as a list of check failures.
-        return providers.call(args.token, dict(args.args))
+        result = providers.call(args.token, dict(args.args))
+        self.placeholders |= made_up(result, dict(args.args))
+        return result
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -193,6 +216,8 @@ class RecordingMonitor(MockMonitor):
             custom=registration.custom,
         )
         registration.id, computed = providers.compute(resource)
+        if isinstance(self.mocks, PreviewMocks):
+            self.mocks.placeholders |= made_up({"id": registration.id, **computed}, inputs)
         outputs = {**inputs, **computed}
         # The engine marks additionalSecretOutputs secret, and an output computed from a secret input.
         for key in registration.additional_secret_outputs:
@@ -246,6 +271,8 @@ class Rendering:
     stack: str
     project: str
     registrations: list[Registration]
+    # Strings the offline providers made up (ids, ARNs, addresses, name servers): not what a deployment shows.
+    placeholders: frozenset[str] = frozenset()
 
     def by_type(self, type_: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_]
@@ -309,7 +336,13 @@ def _run_isolated(project_dir: Path, project: str, config: StackConfig) -> Rende
             sys.path.remove(str(project_dir))
         if log.errors:
             raise ProgramError(log.errors[0])
-        return Rendering(stack=config.stack, project=project, registrations=dependency_order(monitor.registrations))
+        placeholders = frozenset(monitor.mocks.placeholders) if isinstance(monitor.mocks, PreviewMocks) else frozenset()
+        return Rendering(
+            stack=config.stack,
+            project=project,
+            registrations=dependency_order(monitor.registrations),
+            placeholders=placeholders,
+        )
     finally:
         loop.close()
         asyncio.set_event_loop(None)

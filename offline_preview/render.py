@@ -232,11 +232,29 @@ def summary(rendering: Rendering) -> str:
     return "\n".join(lines)
 
 
+PLACEHOLDER_NOTE = "(placeholder: made up offline; the provider gives the real value at deploy time)"
+
+
+def _holds_placeholder(value: Any, placeholders: frozenset[str]) -> bool:
+    if isinstance(value, str):
+        return value in placeholders or any(p in value for p in placeholders if len(p) >= 8)
+    if isinstance(value, dict):
+        return any(_holds_placeholder(v, placeholders) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_placeholder(v, placeholders) for v in value)
+    return False
+
+
 def stack_outputs(rendering: Rendering) -> str:
+    """The stack outputs as `pulumi preview` lists them; each that holds a value the offline providers made up
+    says so on its line, so no name server, ARN or address is taken for the real one."""
     stack = next(r for r in rendering.registrations if r.type == STACK_TYPE)
     outputs = reveal(stack.outputs, lambda _: REDACTED)
     if not outputs:
         return ""
     width = max(len(k) for k in outputs) + 2
-    lines = ["Outputs:"] + [f"    {k:<{width}}: {json.dumps(v)}" for k, v in sorted(outputs.items())]
+    lines = ["Outputs:"]
+    for key, value in sorted(outputs.items()):
+        note = f"  {PLACEHOLDER_NOTE}" if _holds_placeholder(value, rendering.placeholders) else ""
+        lines.append(f"    {key:<{width}}: {json.dumps(value)}{note}")
     return "\n".join(lines)

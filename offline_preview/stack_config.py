@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,46 @@ def stack_config(stack: str, config: Mapping[str, Any], project: str, path: Path
     return StackConfig(
         stack=stack, path=path or Path(f"Pulumi.{stack}.yaml"), values=values, secret_keys=frozenset(secret_keys)
     )
+
+
+# Values the stack files hold until an operator knows the real ones: each is valid, so it renders, and each
+# would fail (or point at someone else's account) in a real `pulumi up`.
+PLACEHOLDERS = {
+    "0123456789abcdef0123456789abcdef": "a made-up Cloudflare id",
+    "123456789012": "the AWS documentation's example account",
+    "EXAMPLE": "an example value",
+}
+
+
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def placeholder_notes(config: StackConfig) -> list[str]:
+    """One line per stack value that still holds a placeholder, naming its path (secrets are not read)."""
+    notes = []
+    for key, text in sorted(config.values.items()):
+        if key in config.secret_keys:
+            continue
+        try:
+            value = json.loads(text) if text[:1] in "[{" else text
+        except json.JSONDecodeError:
+            value = text
+        for path, leaf in _leaves(value, key):
+            found = next((f"{what}, {marker}" for marker, what in PLACEHOLDERS.items() if marker in leaf), None)
+            if found:
+                notes.append(
+                    f"note: {config.path.name}: {path} holds a placeholder ({found}): "
+                    "set the real value before a real `pulumi up`"
+                )
+    return notes
 
 
 def did_you_mean(stack: str, stacks: Sequence[str]) -> str:

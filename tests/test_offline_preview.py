@@ -20,7 +20,7 @@ from offline_preview.__main__ import write_preview
 from offline_preview.engine import RecordingMonitor, Registration, Rendering, dependency_order, plain, run_program
 from offline_preview.providers import NewResource, compute, registered_types
 from offline_preview.providers.kubernetes import autoname
-from offline_preview.render import REDACTED, stack_export, write_manifests
+from offline_preview.render import PLACEHOLDER_NOTE, REDACTED, stack_export, write_manifests
 from offline_preview.stack_config import SECRET_PLACEHOLDER
 from offline_preview.urns import STACK_TYPE, engine_urn, stack_urn
 from tests.support.policies import program_under_mocks
@@ -223,3 +223,28 @@ def test_manifests_are_written_afresh(tmp_path: Path) -> None:
     written = write_manifests(render("staging"), tmp_path)
     assert not (tmp_path / "stale.yaml").exists()
     assert len(written) == len(list(tmp_path.glob("*.yaml")))
+
+
+def test_values_the_offline_providers_made_up_are_marked_on_their_line(tmp_path: Path) -> None:
+    result = run_preview("--stack", "production", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    outputs = {
+        line.split(":", 1)[0].strip(): line
+        for line in result.stdout.splitlines()
+        if line.startswith("    ") and " : " in line
+    }
+    made_up = {"nameServers", "originAddress", "veleroRoleArn", "zoneId"}
+    from_the_stack_file = {"backupBucket", "deploymentName", "hostnames", "namespace", "serviceName", "servicePort"}
+    assert made_up | from_the_stack_file <= set(outputs)
+    for key in made_up:
+        assert outputs[key].endswith(PLACEHOLDER_NOTE), outputs[key]
+    for key in from_the_stack_file:
+        assert PLACEHOLDER_NOTE not in outputs[key], outputs[key]
+    # And the stack file's own placeholders, by their path.
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: Pulumi.production.yaml: hft-frontend:backup.oidcProviderArn holds a placeholder "
+        "(the AWS documentation's example account, 123456789012): set the real value before a real `pulumi up`",
+        "note: Pulumi.production.yaml: hft-frontend:edge.accountId holds a placeholder (a made-up Cloudflare id, "
+        "0123456789abcdef0123456789abcdef): set the real value before a real `pulumi up`",
+    ]
