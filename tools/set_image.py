@@ -23,9 +23,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+if not __package__:  # run as `python3 tools/set_image.py`: the project's packages sit beside tools/
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.k8s import ImageReference
+try:
+    import yaml
+
+    from components.k8s import ImageReference
+except ModuleNotFoundError as exc:  # an interpreter without the project's dependencies
+    sys.exit(f"error: {exc.name} is not installed here: run `make setup`, then .venv/bin/python -m tools.set_image")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 APP_KEY = "hft-frontend:app"
@@ -41,10 +47,18 @@ def resolve_image(given: str, repository: str) -> ImageReference:
     text = given.strip()
     if not text or any(c.isspace() for c in text):
         raise ImageError(f"image {given!r}: empty or contains whitespace")
-    if "/" in text:
-        full = text
-    elif _DIGEST.match(text):
+    name = text.split("@", 1)[0]
+    if _DIGEST.match(text):
         full = f"{repository}@{text}"
+    elif "/" in name:
+        full = text
+    elif ":" in name and not name.startswith("sha256:"):
+        # `nginx:1.27` is a whole reference (Docker Hub's library/nginx at tag 1.27): another repository.
+        other = name.rsplit(":", 1)[0]
+        raise ImageError(
+            f"image {given!r}: names the repository {other} (Docker Hub's docker.io/library/{other}), "
+            f"not the one the stacks deploy ({repository}); give a tag or digest of that repository"
+        )
     else:
         full = f"{repository}:{text}"
     try:
