@@ -57,6 +57,22 @@ def _strip_secure(value: Any) -> Any:
     return value
 
 
+def yaml_error(file: str, exc: Exception) -> str:
+    """One line for a YAML syntax error, the offending place first (`Pulumi.staging.yaml:6:4: expected <block
+    end>, but found '<block mapping start>' (in the block mapping from line 2)`): PyYAML's own message leads
+    with the enclosing block, which is rarely where the mistake is."""
+    problem_mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if problem_mark is None or problem is None:
+        return f"{file}: not valid YAML: {' '.join(str(exc).split())}"
+    where = f"{file}:{problem_mark.line + 1}:{problem_mark.column + 1}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        inside = context.removeprefix("while ").replace("parsing a ", "the ").replace("scanning a ", "the ")
+        return f"{where}: {problem} (in {inside} from line {context_mark.line + 1})"
+    return f"{where}: {problem}"
+
+
 def load_stack_config(project_dir: Path, stack: str, project: str) -> StackConfig:
     path = project_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
@@ -64,7 +80,7 @@ def load_stack_config(project_dir: Path, stack: str, project: str) -> StackConfi
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise StackConfigError(f"{path.name}: not valid YAML: {exc}".replace("\n", " ")) from None
+        raise StackConfigError(yaml_error(path.name, exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise StackConfigError(f"{path.name}: expected a mapping with a 'config' mapping")
     return stack_config(stack, document.get("config") or {}, project, path)

@@ -467,6 +467,34 @@ def test_the_preview_command_fails_with_one_clear_line(tmp_path: Path, key: str,
     assert not (project / "build").exists(), "nothing is written for an invalid stack"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A key indented one space less than its siblings: the mistake is on line 6, not the block of line 2.
+        (
+            "config:\n  hft-frontend:app:\n    image: x\n    hostnames:\n    - a.hft-platform.com\n   replicas: 2\n",
+            "error: Pulumi.bad.yaml:6:4: expected <block end>, but found '<block mapping start>' "
+            "(in the block mapping from line 2)",
+        ),
+        ("config:\n  hft-frontend:app: {image: x\n", "error: Pulumi.bad.yaml:3:1: expected ',' or '}', but got"),
+        ("config:\n  a: 'unclosed\n", "error: Pulumi.bad.yaml:3:1: found unexpected end of stream"),
+    ],
+)
+def test_a_yaml_error_points_at_the_offending_line_first(tmp_path: Path, text: str, expected: str) -> None:
+    project = write_project(tmp_path, "bad", {})
+    (project / "Pulumi.bad.yaml").write_text(text)
+    result = run_preview("--stack", "bad", "--project-dir", str(project))
+    assert result.returncode == 1
+    assert result.stderr.startswith(expected), result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_mistyped_stack_gets_a_did_you_mean() -> None:
+    result = run_preview("--stack", "prod")
+    assert result.returncode == 1
+    assert result.stderr == "error: Pulumi.prod.yaml: no such stack file (did you mean 'production'?)\n"
+
+
 # --- secrets ---------------------------------------------------------------------------------------
 
 

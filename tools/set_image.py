@@ -30,6 +30,7 @@ try:
     import yaml
 
     from components.k8s import ImageReference
+    from offline_preview.stack_config import yaml_error
 except ModuleNotFoundError as exc:  # an interpreter without the project's dependencies
     sys.exit(f"error: {exc.name} is not installed here: run `make setup`, then .venv/bin/python -m tools.set_image")
 
@@ -101,7 +102,7 @@ def set_image(path: Path, given: str) -> Edit:
         document = yaml.compose(text)
         before = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ImageError(f"{path.name}: not valid YAML: {' '.join(str(exc).split())}") from None
+        raise ImageError(yaml_error(path.name, exc)) from None
     node = _image_node(document, path)
     try:
         repository = ImageReference.parse(node.value).repository
