@@ -22,9 +22,11 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from components.k8s import quantity_value
 from offline_preview import identity, plan_worker, revisions
 from offline_preview.replace_rules import ReplaceReason, replace_reasons
 from offline_preview.revisions import Job, RevisionError
@@ -197,7 +199,37 @@ def property_changes(
     # Numbers compare as the engine does (a JSON 2 and 2.0 are one number).
     if (old == new and type(old) is type(new)) or _same_number(old, new):
         return []
-    return [PropertyChange(format_path(path), old, new)]
+    where = format_path(path)
+    if is_quantity_path(where) and _same_quantity(old, new):
+        return []  # "1" and "1000m" are one CPU: the API server stores them alike, so nothing changes
+    return [PropertyChange(where, old, new)]
+
+
+# Where Kubernetes' schemas hold a resource.Quantity (io.k8s.apimachinery.pkg.api.resource.Quantity): container
+# and PVC resources, ResourceQuota `hard`, LimitRange limits, emptyDir `sizeLimit`, an HPA metric's target.
+_QUANTITY_PATH = re.compile(
+    r"(\.resources\.(requests|limits)|^spec\.hard|\.limits\[\d+\]\.(default|defaultRequest|max|min|maxLimitRequestRatio)"
+    r"|\.overhead)(\.[A-Za-z0-9]+|\[\"[^\"]+\"\])$"
+    r"|\.emptyDir\.sizeLimit$|\.target\.(averageValue|value)$"
+)
+
+
+def is_quantity_path(path: str) -> bool:
+    return bool(_QUANTITY_PATH.search(path))
+
+
+def _quantity(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        return quantity_value(str(value))
+    except ValueError:
+        return None
+
+
+def _same_quantity(old: Any, new: Any) -> bool:
+    before, after = _quantity(old), _quantity(new)
+    return before is not None and before == after
 
 
 def _same_number(old: Any, new: Any) -> bool:
@@ -312,7 +344,7 @@ def _verdict_changes(
 
 # --- text ----------------------------------------------------------------------------------------
 
-MAX_VALUE = 160
+WIDTH = 120  # a line's length before a value wraps onto the next (whole: never cut)
 MAX_DIFF_LINES = 40
 
 
@@ -328,8 +360,31 @@ def display(value: Any) -> str:
             return [redacted(x) for x in v]
         return v
 
-    text = json.dumps(redacted(value), sort_keys=True).replace(json.dumps(REDACTED), REDACTED)
-    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 3] + "..."
+    return json.dumps(redacted(value), sort_keys=True).replace(json.dumps(REDACTED), REDACTED)
+
+
+def _wrapped(head: str, text: str, indent: str) -> list[str]:
+    """`head` + `text`, the text whole: what does not fit in WIDTH continues on lines starting with `indent`."""
+    first = max(WIDTH - len(head), 20)
+    room = max(WIDTH - len(indent), 40)
+    rest = text[first:]
+    return [head + text[:first]] + [indent + rest[i : i + room] for i in range(0, len(rest), room)]
+
+
+def _quantity_note(change: PropertyChange) -> str:
+    """` (44 => 47)` where a quantity changes and either side is written with a unit ("44" => "47000m")."""
+    if not is_quantity_path(change.path):
+        return ""
+    before, after = _quantity(change.old), _quantity(change.new)
+    if before is None or after is None:
+        return ""
+    if _unit(change.old) == _unit(change.new):
+        return ""  # "1Gi" => "2Gi" reads as it is
+    return f" ({before.normalize():f} => {after.normalize():f})"
+
+
+def _unit(quantity: Any) -> str:
+    return re.sub(r"^[+-]?[0-9.]+", "", str(quantity))
 
 
 def change_lines(change: PropertyChange, indent: str) -> list[str]:
@@ -337,17 +392,27 @@ def change_lines(change: PropertyChange, indent: str) -> list[str]:
         # Neither side's value is shown once either is secret: a value that just became secret is the secret.
         what = {"+": REDACTED, "-": REDACTED, "~": f"{REDACTED} (changed)"}[change.symbol]
         return [f"{indent}{change.symbol} {change.path}: {what}"]
+    more = indent + "      "
     if change.symbol == "+":
-        return [f"{indent}+ {change.path}: {display(change.new)}"]
+        return _wrapped(f"{indent}+ {change.path}: ", display(change.new), more)
     if change.symbol == "-":
-        return [f"{indent}- {change.path}: {display(change.old)}"]
+        return _wrapped(f"{indent}- {change.path}: ", display(change.old), more)
     if isinstance(change.old, str) and isinstance(change.new, str) and "\n" in change.old + change.new:
         diff = list(difflib.unified_diff(change.old.splitlines(), change.new.splitlines(), lineterm="", n=1))[2:]
         shown = diff[:MAX_DIFF_LINES] + (
             [f"... {len(diff) - MAX_DIFF_LINES} more lines"] if len(diff) > MAX_DIFF_LINES else []
         )
         return [f"{indent}~ {change.path}: (text)"] + [f"{indent}    {line}" for line in shown]
-    return [f"{indent}~ {change.path}: {display(change.old)} => {display(change.new)}"]
+    head = f"{indent}~ {change.path}: "
+    text = f"{display(change.old)} => {display(change.new)}{_quantity_note(change)}"
+    if len(head) + len(text) <= WIDTH:
+        return [head + text]
+    # Too long for one line: each side whole, on its own lines.
+    return [
+        head.rstrip(),
+        *_wrapped(f"{more}- ", display(change.old), more + "  "),
+        *_wrapped(f"{more}+ ", display(change.new), more + "  "),
+    ]
 
 
 def summary_line(diff: StackDiff) -> str:

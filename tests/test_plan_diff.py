@@ -477,6 +477,39 @@ def test_list_and_number_changes() -> None:
     )
 
 
+def _quota(cpu: str, memory: str) -> dict[str, Any]:
+    return {"spec": {"hard": {"requests.cpu": cpu, "limits.memory": memory}}, "data": {"note": cpu}}
+
+
+def test_quantities_compare_as_quantities_where_the_schema_holds_one() -> None:
+    compare = plan_diff.SecretComparer(KEY)
+    # One CPU and 1000 millicores, 1Gi and 1024Mi: the same quantity, so no change; a ConfigMap's "1" is text.
+    changes = plan_diff.property_changes(_quota("1", "1Gi"), _quota("1000m", "1024Mi"), compare)
+    assert changes == [PropertyChange("data.note", "1", "1000m")]
+    changed = plan_diff.property_changes(_quota("44", "1Gi"), _quota("47000m", "1Gi"), compare)
+    [line] = plan_diff.change_lines(changed[1], "")
+    assert line == '~ spec.hard["requests.cpu"]: "44" => "47000m" (44 => 47)'
+    [same_unit] = plan_diff.change_lines(PropertyChange('spec.hard["limits.memory"]', "1Gi", "2Gi"), "")
+    assert same_unit == '~ spec.hard["limits.memory"]: "1Gi" => "2Gi"'
+
+
+@pytest.mark.parametrize("symbol", ["+", "-", "~"])
+def test_a_long_value_is_shown_whole_wrapped_never_cut(symbol: str) -> None:
+    old = "x" * 300 + "-the-end"
+    new = "y" * 310 + "-the-end"
+    change = PropertyChange(
+        "metadata.annotations.long", MISSING if symbol == "+" else old, MISSING if symbol == "-" else new
+    )
+    lines = plan_diff.change_lines(change, "      ")
+    assert all(len(line) <= plan_diff.WIDTH for line in lines), lines
+    assert "..." not in "".join(lines)
+    shown = "".join(line.strip() for line in lines)
+    if symbol != "+":
+        assert f'"{old}"' in shown
+    if symbol != "-":
+        assert f'"{new}"' in shown
+
+
 def test_a_new_stack_is_all_creates() -> None:
     diff = diff_states(None, _state(_res(CM, "c")), KEY)
     assert [r.op for r in diff.resources] == ["create"]
