@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from components.yaml_errors import yaml_error
+
 # What a config secret becomes offline: the ciphertext cannot be decrypted without the stack's
 # secrets provider, so the program sees this marked placeholder (still as a Pulumi secret).
 SECRET_PLACEHOLDER = "[offline-preview: encrypted config value not decrypted]"
@@ -55,22 +57,6 @@ def _strip_secure(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip_secure(v) for v in value]
     return value
-
-
-def yaml_error(file: str, exc: Exception) -> str:
-    """One line for a YAML syntax error, the offending place first (`Pulumi.staging.yaml:6:4: expected <block
-    end>, but found '<block mapping start>' (in the block mapping from line 2)`): PyYAML's own message leads
-    with the enclosing block, which is rarely where the mistake is."""
-    problem_mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    if problem_mark is None or problem is None:
-        return f"{file}: not valid YAML: {' '.join(str(exc).split())}"
-    where = f"{file}:{problem_mark.line + 1}:{problem_mark.column + 1}"
-    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-    if context and context_mark is not None:
-        inside = context.removeprefix("while ").replace("parsing a ", "the ").replace("scanning a ", "the ")
-        return f"{where}: {problem} (in {inside} from line {context_mark.line + 1})"
-    return f"{where}: {problem}"
 
 
 def load_stack_config(project_dir: Path, stack: str, project: str) -> StackConfig:

@@ -30,7 +30,7 @@ try:
     import yaml
 
     from components.k8s import ImageReference
-    from offline_preview.stack_config import yaml_error
+    from components.yaml_errors import yaml_error
 except ModuleNotFoundError as exc:  # an interpreter without the project's dependencies
     sys.exit(f"error: {exc.name} is not installed here: run `make setup`, then .venv/bin/python -m tools.set_image")
 
