@@ -802,9 +802,14 @@ def write(adoption: Adoption, out: Path) -> None:
 
 def adopt(project_dir: Path, stack: str, live_dir: Path) -> Adoption:
     export = read_export(live_dir)  # the export first: an unusable one fails before the program runs
-    program = render_program(project_dir, stack, secrets.token_bytes(32))
+    return adopt_rendered(render_program(project_dir, stack, secrets.token_bytes(32)), export)
+
+
+def adopt_rendered(program: Program, export: LiveExport) -> Adoption:
+    """The adoption of `export` by a rendered program (left as it was: the adoption works on a copy)."""
+    program = copy.deepcopy(program)
     collisions = identity.check(identity.from_state(program.state.resources)).collisions
-    if collisions:
+    if collisions:  # two resources for one object: which would adopt it is not defined
         raise ProgramError(collisions[0].line())
     return _Adopter(program, export).run()
 
