@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from offline_preview.adopt import Adoption, Program, adopt_rendered, render_program
-from offline_preview.live import read_export
+from offline_preview.live import S3_CALLS, read_export
 from offline_preview.plan_diff import StackState, diff_states, with_ignored_changes
 from offline_preview.urns import engine_urn
 from tests.support import live_system
@@ -472,3 +473,42 @@ def test_unusable_input_exits_2_with_one_line_naming_the_file(
     assert len(error_lines) == 1, completed.stderr
     assert message in error_lines[0]
     assert not (tmp_path / "o").exists(), "nothing is written from an unusable export"
+
+
+# --- the runbook's export is what these tests read ------------------------------------------------------------
+
+
+def export_block() -> str:
+    text = (PROJECT / "docs" / "adoption.md").read_text()
+    return text.split("**1. Export**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_export_writes_the_files_make_adopt_reads(tmp_path: Path) -> None:
+    block = export_block()
+    written = set()
+    for target in re.findall(r'> "([^"]+)"', block):
+        path = target.replace("$S3", "$LIVE/aws/s3/$BUCKET").replace("$NS", "production")
+        path = path.replace("$BUCKET", live_system.BUCKET)
+        assert path.startswith("$LIVE/"), target
+        written.add(path.removeprefix("$LIVE/"))
+    fixture = live_system.write(tmp_path, "production")
+    read = {str(p.relative_to(fixture)) for p in fixture.rglob("*.json")} | {"terraform.tfstate"}
+    assert read <= written, f"the tests read files the documented export does not write: {sorted(read - written)}"
+    s3 = {Path(p).stem for p in written if p.startswith("aws/s3/")}
+    assert s3 == set(S3_CALLS)
+
+
+def test_the_documented_export_covers_every_namespaced_kind_the_program_manages(programs: dict[str, Program]) -> None:
+    """A live object of a kind the export leaves out is not seen, and the first up fails on it (AlreadyExists)."""
+    command = next(line for line in export_block().splitlines() if line.startswith("kubectl get configmaps"))
+    exported = {kind.split(".", 1)[0] for kind in command.split()[2].split(",")}
+    plural = {"Ingress": "ingresses", "NetworkPolicy": "networkpolicies", "PodDisruptionBudget": "poddisruptionbudgets"}
+    exportable = ("core", "apps", "autoscaling", "networking.k8s.io", "policy", "rbac.authorization.k8s.io",
+                  "cert-manager.io", "monitoring.coreos.com")  # fmt: skip
+    for resource in programs["production"].resources():
+        _, module, kind = resource["type"].split(":", 2)
+        namespace = resource.get("inputs", {}).get("metadata", {}).get("namespace")
+        if namespace != "production" or module.split("/", 1)[0] not in exportable:
+            continue
+        name = plural.get(kind, kind.lower() + "s")
+        assert name in exported, f"{kind} objects in production are not in the documented export"
