@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
+from offline_preview import adopt as adopt_module
 from offline_preview.adopt import Adoption, Program, adopt_rendered, render_program
+from offline_preview.engine import ProgramError
 from offline_preview.live import S3_CALLS, read_export
 from offline_preview.plan_diff import StackState, diff_states, with_ignored_changes
 from offline_preview.urns import engine_urn
@@ -512,3 +514,24 @@ def test_the_documented_export_covers_every_namespaced_kind_the_program_manages(
             continue
         name = plural.get(kind, kind.lower() + "s")
         assert name in exported, f"{kind} objects in production are not in the documented export"
+
+
+def test_two_resources_for_one_live_object_are_refused_before_adopting(
+    programs: dict[str, Program], tmp_path: Path
+) -> None:
+    """The adoption shares the preview's collision check: which of two resources would import an object is not
+    defined, so it is refused with the same one line."""
+    program = copy.deepcopy(programs["production"])
+    deployment = next(r for r in program.state.resources if r["type"] == "kubernetes:apps/v1:Deployment")
+    program.state.resources.append({**copy.deepcopy(deployment), "urn": deployment["urn"] + "-twin"})
+    with pytest.raises(ProgramError, match=r"would both manage Deployment production/hft-frontend"):
+        adopt_rendered(program, read_export(live_system.write(tmp_path, "production")))
+
+
+def test_an_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken(*_: Any) -> Adoption:
+        raise KeyError("spec")
+
+    monkeypatch.setattr(adopt_module, "adopt", broken)
+    live = live_system.write(tmp_path, "production")
+    assert adopt_module.main(["--stack", "production", "--live", str(live), "--out", str(tmp_path / "o")]) == 3
