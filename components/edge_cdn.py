@@ -24,6 +24,7 @@ import pulumi_cloudflare as cloudflare
 from pulumi_cloudflare import RulesetRuleArgsDict
 
 from components import naming
+from components.rule_expressions import scoped
 from components.settings import EdgeSettings, RateLimitRule, secret_input
 
 CACHE_PHASE = "http_request_cache_settings"
@@ -86,17 +87,20 @@ def cache_rules(edge: EdgeSettings, static_path: str) -> list[RulesetRuleArgsDic
     ]
 
 
-def rate_limit_rule(rule: RateLimitRule) -> RulesetRuleArgsDict:
+def rate_limit_rule(rule: RateLimitRule, hosts: Sequence[str]) -> RulesetRuleArgsDict:
+    """The rule, limited to `hosts`: a zone's rate limiting rules otherwise count every host of the zone
+    (the trading API's hosts too, where the app's limits are not theirs)."""
     return {
         "ref": rule.ref,
         "description": rule.description,
-        "expression": rule.expression,
+        "expression": scoped(rule.expression, hosts),
         "action": rule.action,
         "ratelimit": {
             "characteristics": list(rule.characteristics),
             "period": rule.period,
             "requests_per_period": rule.requests_per_period,
             "mitigation_timeout": rule.mitigation_timeout,
+            "requests_to_origin": rule.requests_to_origin,
         },
         "enabled": True,
     }
@@ -118,6 +122,9 @@ class EdgeCDNArgs:
     # is known (the stack gets no records then, and docs/edge.md says how to give one).
     origin: pulumi.Input[str | None] | None
     static_path: str
+    # The hosts the owner's rate limiting rules cover: the app's hosts in every stack of the zone
+    # (`StackSettings.rule_hostnames`); empty: `hostnames`.
+    rule_hostnames: Sequence[str] = ()
 
 
 class EdgeCDN(pulumi.ComponentResource):
@@ -165,7 +172,7 @@ class EdgeCDN(pulumi.ComponentResource):
                 kind="zone",
                 phase=RATE_LIMIT_PHASE,
                 name="Rate limiting rules (hft-frontend)",
-                rules=[rate_limit_rule(rule) for rule in edge.rate_limits],
+                rules=[rate_limit_rule(rule, args.rule_hostnames or args.hostnames) for rule in edge.rate_limits],
                 opts=child_opts,
             )
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import model_validator
+from pydantic import PrivateAttr, ValidationInfo, model_validator
 
 from components.settings.app import AppSettings
 from components.settings.backup import BackupSettings
@@ -31,6 +31,38 @@ class StackSettings(_Model):
     observability: ObservabilitySettings = ObservabilitySettings()
     # The Sentry DSN carries the project's key: a Pulumi secret only.
     sentry_dsn: SecretValue | None = None
+    # The hosts the zone owner's rules are limited to: not a stack key; set while validating (below).
+    _rule_hostnames: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def rule_hostnames(self) -> tuple[str, ...]:
+        """The app's hostnames of every stack in this stack's zone (this one's and, from the project's
+        other stack files, theirs): the hosts the owner's rate limiting rules cover, sorted."""
+        return self._rule_hostnames
+
+    @model_validator(mode="after")
+    def _rules_name_only_the_apps_hosts(self, info: ValidationInfo) -> Self:
+        # The zone's owner writes the rules for every stack in the zone; the loader passes the other stack
+        # files' (zone, hostnames) as the validation context "zone_hostnames".
+        from components.rule_expressions import hosts_named
+
+        edge = self.edge
+        siblings = (info.context or {}).get("zone_hostnames", ())
+        hosts = set(self.app.hostnames) if edge.enabled else set()
+        hosts |= {host for zone, names in siblings if zone == edge.zone for host in names}
+        self._rule_hostnames = tuple(sorted(hosts))
+        if edge.enabled and edge.owns_zone:
+            for index, rule in enumerate(edge.rate_limits):
+                named = hosts_named(rule.expression)
+                foreign = sorted((named or set()) - hosts)
+                if foreign:
+                    raise RuleError(
+                        f"edge.rateLimits[{index}].expression",
+                        rule.expression,
+                        f"names {', '.join(foreign)}, not a host of this app in any stack of the zone "
+                        f"({', '.join(sorted(hosts))}): each rule applies to the app's hosts only",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _hostnames_in_the_zone(self) -> Self:
