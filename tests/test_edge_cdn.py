@@ -11,11 +11,20 @@ from typing import Any
 import pytest
 
 from components.edge_cdn import record_type
-from offline_preview.engine import ProgramError, Registration, Rendering
+from offline_preview import providers
+from offline_preview.engine import ProgramError, Registration, Rendering, run_program
 from offline_preview.render import stack_export
 from tests.support.cloudflare_rules import Request, matches
 from tests.support.policies import evaluate, fired, messages
-from tests.support.stacks import STACKS, from_stack_file, render
+from tests.support.stacks import (
+    DELETE,
+    PROJECT_DIR,
+    STACKS,
+    engine_config,
+    from_stack_file,
+    render,
+    stack_values,
+)
 
 ZONE = "cloudflare:index/zone:Zone"
 SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
@@ -58,6 +67,7 @@ def test_every_zone_setting_has_its_value() -> None:
     settings = {s.inputs["settingId"]: s.inputs["value"] for s in of_type(rendering, SETTING)}
     assert settings == {
         "ssl": "strict",
+        "ssl_automatic_mode": "custom",
         "always_use_https": "on",
         "min_tls_version": "1.2",
         "tls_1_3": "on",
@@ -92,14 +102,28 @@ def test_no_page_rule_legacy_rate_limit_or_minify_anywhere(stack: str) -> None:
     assert "minify" not in str(stack_export(rendering))
 
 
-def test_staging_owns_no_zone_singleton_and_finds_the_zone_by_name() -> None:
-    rendering = render("staging")
+def test_staging_owns_no_zone_singleton_and_names_the_zone_by_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing is looked up: an invoke runs at preview time, and would need a Cloudflare token.
+    invoked: list[str] = []
+    real_call = providers.call
+    monkeypatch.setattr(providers, "call", lambda token, args: invoked.append(token) or real_call(token, args))
+    rendering = run_program(PROJECT_DIR, "hft-frontend", engine_config("staging", stack_values("staging")))
+    assert invoked == []
     assert not of_type(rendering, ZONE)
     assert not of_type(rendering, SETTING)
     assert not of_type(rendering, RULESET)
     (record,) = of_type(rendering, RECORD)
-    # The zone the lookup found: the production stack's (the offline lookup answers by name).
-    assert record.inputs["zoneId"] == render("production").by_type(ZONE)[0].id
+    assert record.inputs["zoneId"] == from_stack_file("staging").edge.zone_id == stack_outputs(rendering)["zoneId"]
+
+
+def test_a_stack_in_anothers_zone_without_its_id_is_refused(render_stack: Callable[..., Rendering]) -> None:
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", {"hft-frontend:edge": {"zoneId": DELETE, "zone": "hft-platform.com"}})
+    assert str(error.value) == (
+        "Pulumi.staging.yaml: hft-frontend:edge.zoneId: is required where another stack owns the zone "
+        "hft-platform.com: the stack names the zone by its id (the zone's Overview page, or the owner's zoneId "
+        "output), so its preview looks nothing up"
+    )
 
 
 # --- cache rules --------------------------------------------------------------------------------------
@@ -302,7 +326,9 @@ def test_bad_edge_values_fail_with_one_line(
 
 
 def test_two_stacks_owning_the_zone_are_refused(render_stack: Callable[..., Rendering]) -> None:
-    overrides = {"hft-frontend:edge": {"ownsZone": True, "accountId": "0123456789abcdef0123456789abcdef"}}
+    overrides = {
+        "hft-frontend:edge": {"ownsZone": True, "accountId": "0123456789abcdef0123456789abcdef", "zoneId": DELETE}
+    }
     with pytest.raises(ProgramError) as error:
         render_stack("staging", overrides)
     assert str(error.value) == (
@@ -425,3 +451,17 @@ def test_a_disabled_edge_rule_only_on_non_production_hosts_passes() -> None:
     assert not fired(evaluate(rules, config=config), "cloudflare-edge-rules-enabled")
     rules.inputs["rules"][0]["expression"] = 'http.host eq "staging.hft-platform.com" or http.request.uri.path eq "/"'
     assert fired(evaluate(rules, config=config), "cloudflare-edge-rules-enabled")
+
+
+def test_an_enterprise_owner_sets_the_proxy_read_timeout_its_routes_need(
+    render_stack: Callable[..., Rendering],
+) -> None:
+    overrides = {
+        "hft-frontend:edge": {"plan": "enterprise", "proxyReadTimeout": 600},
+        "hft-frontend:routing": {"requestTimeout": "600s"},
+    }
+    settings = {
+        s.inputs["settingId"]: s.inputs["value"] for s in of_type(render_stack("production", overrides), SETTING)
+    }
+    assert settings["proxy_read_timeout"] == 600
+    assert "proxy_read_timeout" not in {s.inputs["settingId"] for s in of_type(render("production"), SETTING)}

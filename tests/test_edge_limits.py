@@ -13,7 +13,8 @@ import yaml
 from components.rule_expressions import hosts_named, implies, scoped
 from components.settings import SettingsError, parse_settings
 from components.settings.edge import SEED_RATE_LIMITS, RateLimitRule, shadowing_rule
-from components.settings.loader import sibling_zone_hostnames
+from components.settings.loader import zone_siblings
+from components.settings.stack import ZoneSibling
 from tests.support.cloudflare_rules import Request, matches
 from tests.support.stacks import MINIMAL_APP
 
@@ -182,14 +183,15 @@ def test_a_rule_may_name_only_the_apps_hosts() -> None:
         "names api.hft-platform.com, not a host of this app in any stack of the zone (new.hft-platform.com)",
     )
     # A sibling stack's host in the same zone is the app's too.
-    siblings = (("hft-platform.com", ("api.hft-platform.com",)),)
+    siblings = (ZoneSibling("hft-platform.com", ("api.hft-platform.com",)),)
     theirs = _owner([_rule("theirs", expression=f'http.host eq "api.hft-platform.com" and {API}')])
-    assert parse_settings(theirs, zone_hostnames=siblings).rule_hostnames == (
+    assert parse_settings(theirs, zone_siblings=siblings).rule_hostnames == (
         "api.hft-platform.com",
         "new.hft-platform.com",
     )
     assert parse_settings(
-        theirs | {"edge": {**theirs["edge"], "rateLimits": []}}, zone_hostnames=(("example.com", ("a.example.com",)),)
+        theirs | {"edge": {**theirs["edge"], "rateLimits": []}},
+        zone_siblings=(ZoneSibling("example.com", ("a.example.com",)),),
     ).rule_hostnames == ("new.hft-platform.com",)
 
 
@@ -199,6 +201,8 @@ def test_the_sibling_stacks_hosts_come_from_their_files_in_the_same_zone(tmp_pat
 
     stack_file("qa", {"hft-frontend:app": {"hostnames": ["mine.hft-platform.com"]}})
     stack_file("staging", {"hft-frontend:app": {"hostnames": ["staging.hft-platform.com"]}})
+    owner = {"ownsZone": True, "plan": "enterprise", "proxyReadTimeout": 300}
+    stack_file("production", {"hft-frontend:app": {"hostnames": ["hft-platform.com"]}, "hft-frontend:edge": owner})
     stack_file(
         "other",
         {"hft-frontend:app": {"hostnames": ["a.example.com"]}, "hft-frontend:edge": {"zone": "example.com"}},
@@ -208,7 +212,88 @@ def test_the_sibling_stacks_hosts_come_from_their_files_in_the_same_zone(tmp_pat
     )
     stack_file("broken", {"hft-frontend:app": "not a mapping"})
     (tmp_path / "Pulumi.bad.yaml").write_text("config: [")
-    assert sorted(sibling_zone_hostnames("qa", tmp_path)) == [
-        ("example.com", ("a.example.com",)),
-        ("hft-platform.com", ("staging.hft-platform.com",)),
+    assert sorted(zone_siblings("qa", tmp_path), key=lambda s: s.hostnames) == [
+        ZoneSibling("example.com", ("a.example.com",)),
+        ZoneSibling(
+            "hft-platform.com", ("hft-platform.com",), owns_zone=True, plan="enterprise", proxy_read_timeout=300
+        ),
+        ZoneSibling("hft-platform.com", ("staging.hft-platform.com",)),
     ]
+
+
+# --- timeouts Cloudflare honours ------------------------------------------------------------------------------
+
+
+def _timeout(timeout: str, **edge: Any) -> dict[str, Any]:
+    return _owner([], **edge) | {"routing": {"requestTimeout": timeout}}
+
+
+def test_a_request_timeout_above_cloudflares_proxy_read_timeout_is_refused() -> None:
+    parse_settings(_timeout("100s"))
+    parse_settings(_timeout("1m40s"))
+    _refused(
+        _timeout("101s"),
+        'hft-frontend:routing.requestTimeout = "101s": longer than the zone\'s proxy read timeout (100 s), after '
+        "which Cloudflare answers 524 to a silent response",
+    )
+    _refused(_timeout("600s", plan="enterprise"), "(100 s)")  # Enterprise, but the zone setting left at 100
+
+
+def test_enterprise_raises_the_ceiling_with_the_zone_setting() -> None:
+    parse_settings(_timeout("600s", plan="enterprise", proxyReadTimeout=600))
+    _refused(_timeout("601s", plan="enterprise", proxyReadTimeout=600), "(600 s)")
+    _refused(
+        _timeout("100s", proxyReadTimeout=600),
+        "hft-frontend:edge.proxyReadTimeout = 600: only Enterprise zones can change the proxy read timeout",
+    )
+
+
+def test_a_stack_in_the_owners_zone_gets_the_owners_ceiling() -> None:
+    raw = {
+        "environment": "qa",
+        "namespace": "qa",
+        "app": copy.deepcopy(MINIMAL_APP),
+        "edge": {"zoneId": "0" * 32},
+        "routing": {"requestTimeout": "300s"},
+    }
+    _refused(raw, "(100 s)")
+    owner = ZoneSibling("hft-platform.com", ("hft-platform.com",), owns_zone=True, plan="enterprise")
+    with pytest.raises(SettingsError):
+        parse_settings(raw, zone_siblings=(owner,))  # Enterprise, but no proxyReadTimeout
+    raised = ZoneSibling("hft-platform.com", (), owns_zone=True, plan="enterprise", proxy_read_timeout=300)
+    parse_settings(raw, zone_siblings=(raised,))
+    elsewhere = ZoneSibling("example.com", (), owns_zone=True, plan="enterprise", proxy_read_timeout=300)
+    with pytest.raises(SettingsError):
+        parse_settings(raw, zone_siblings=(elsewhere,))
+    parse_settings(raw | {"edge": {"enabled": False}})  # no edge in front: no Cloudflare ceiling
+
+
+# --- the zone by its id ------------------------------------------------------------------------------------
+
+
+def test_a_stack_in_anothers_zone_names_it_by_id() -> None:
+    raw = {"environment": "qa", "namespace": "qa", "app": copy.deepcopy(MINIMAL_APP)}
+    _refused(raw, "hft-frontend:edge.zoneId: is required where another stack owns the zone hft-platform.com")
+    assert parse_settings(raw | {"edge": {"zoneId": "a" * 32}}).edge.zone_id == "a" * 32
+    _refused(raw | {"edge": {"zoneId": "A" * 32}}, "not a Cloudflare zone id")
+    _refused(_owner([], zoneId="a" * 32), "the owner creates the zone (ownsZone: true): its id is an output")
+    parse_settings(raw | {"edge": {"enabled": False}})
+
+
+# --- prerequisites -------------------------------------------------------------------------------------------
+
+
+def _gateway(**gateway: Any) -> dict[str, Any]:
+    return _owner([]) | {"routing": {"gateway": gateway}}
+
+
+def test_envoy_gateway_crds_older_than_a_rendered_field_are_refused() -> None:
+    parse_settings(_gateway(envoyGatewayVersion="v1.8.0"))
+    _refused(
+        _gateway(envoyGatewayVersion="v1.7.5"),
+        'hft-frontend:routing.gateway.envoyGatewayVersion = "v1.7.5": too old: the program renders '
+        "BackendTrafficPolicy spec.timeout.http.streamIdleTimeout, which Envoy Gateway's CRDs have from v1.8.0",
+    )
+    _refused(_gateway(envoyGatewayVersion="1.9.0"), "String should match pattern")
+    # Another implementation renders no Envoy Gateway resource.
+    parse_settings(_gateway(envoyGatewayVersion="v1.7.5", implementation="istio"))

@@ -194,6 +194,12 @@ def _plan_problem(plan_name: str, rule: RateLimitRule) -> tuple[str, object, str
     return None
 
 
+# Cloudflare's proxy read timeout (seconds between two reads from the origin, then 524): 100 s, configurable
+# for Enterprise only (developers.cloudflare.com/fundamentals/reference/connection-limits/, "Between
+# Cloudflare and origin server"; the zone setting `proxy_read_timeout`).
+PROXY_READ_TIMEOUT = 100
+
+
 def in_zone(hostname: str, zone: str) -> bool:
     """Whether `hostname` is the zone's apex or a name under it (DNS names compare case-insensitively)."""
     hostname, zone = hostname.lower().rstrip("."), zone.lower().rstrip(".")
@@ -205,6 +211,7 @@ def in_zone(hostname: str, zone: str) -> bool:
 # ignore them, so it is refused them: a key that changes nothing must not look as if it did.
 OWNER_ONLY_KEYS: dict[str, str] = {
     "account_id": "accountId",
+    "proxy_read_timeout": "proxyReadTimeout",
     "authenticated_origin_pulls": "authenticatedOriginPulls",
     "static_cache_ttl_seconds": "staticCacheTtlSeconds",
     "rate_limits": "rateLimits",
@@ -220,6 +227,9 @@ class EdgeSettings(_Model):
     owns_zone: bool = False
     # The Cloudflare account the zone belongs to (needed to create it). It may be given as a secret.
     account_id: MaybeSecretValue | None = None
+    # The zone's id, where another stack owns the zone: named, not looked up, so a preview needs no
+    # Cloudflare token (a lookup is an invoke, which runs at preview time).
+    zone_id: str | None = None
     plan: Literal["free", "pro", "business", "enterprise"] = "business"
     # Cloudflare presents its client certificate to the origin (the routing's origin lock checks it).
     authenticated_origin_pulls: bool = False
@@ -227,6 +237,9 @@ class EdgeSettings(_Model):
     # IPv6 address, or a hostname (a load balancer's).
     origin: str | None = None
     static_cache_ttl_seconds: int = Field(default=31536000, ge=1)
+    # The zone's `proxy_read_timeout` setting, seconds (Enterprise only): how long Cloudflare waits between
+    # two reads from the origin before it answers 524. Unset: Cloudflare's default (PROXY_READ_TIMEOUT).
+    proxy_read_timeout: int | None = Field(default=None, ge=1)
     rate_limits: tuple[RateLimitRule, ...] = Field(default=SEED_RATE_LIMITS, strict=False)
 
     @model_validator(mode="after")
@@ -241,6 +254,32 @@ class EdgeSettings(_Model):
                         "set it in the owner's stack file",
                     )
         return self
+
+    @model_validator(mode="after")
+    def _zone_named_by_id(self) -> Self:
+        if self.zone_id is not None and not re.fullmatch(r"[0-9a-f]{32}", self.zone_id):
+            raise RuleError("zoneId", self.zone_id, "not a Cloudflare zone id (32 hexadecimal digits)")
+        if self.enabled and not self.owns_zone and self.zone_id is None:
+            raise RuleError(
+                "zoneId",
+                None,
+                f"is required where another stack owns the zone {self.zone}: the stack names the zone by its id "
+                "(the zone's Overview page, or the owner's zoneId output), so its preview looks nothing up",
+            )
+        if self.owns_zone and self.zone_id is not None:
+            raise RuleError("zoneId", self.zone_id, "the owner creates the zone (ownsZone: true): its id is an output")
+        if self.proxy_read_timeout is not None and self.plan != "enterprise":
+            raise RuleError(
+                "proxyReadTimeout",
+                self.proxy_read_timeout,
+                f"only Enterprise zones can change the proxy read timeout (this zone's plan: {self.plan})",
+            )
+        return self
+
+    @property
+    def read_timeout_ceiling(self) -> int:
+        """Seconds Cloudflare waits between two reads from the origin in this stack's zone settings."""
+        return self.proxy_read_timeout or PROXY_READ_TIMEOUT
 
     @model_validator(mode="after")
     def _ownership_and_plan(self) -> Self:

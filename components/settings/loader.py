@@ -30,7 +30,7 @@ from components.settings.base import (
 from components.settings.cluster import ClusterSettings
 from components.settings.edge import EdgeSettings
 from components.settings.routing import RoutingSettings
-from components.settings.stack import StackSettings
+from components.settings.stack import StackSettings, ZoneSibling
 
 # --- secrets in the stack's values -------------------------------------------------------------
 #
@@ -164,13 +164,14 @@ def _secret_elsewhere(key: str, secret_capable: list[str]) -> SettingsError:
 def parse_settings(
     raw: dict[str, Any],
     secret_keys: frozenset[str] = frozenset(),
-    zone_hostnames: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    zone_siblings: tuple[ZoneSibling, ...] = (),
 ) -> StackSettings:
     """Validate raw stack values (camelCase keys, as in the stack file) into `StackSettings`.
 
     `secret_keys` are the top-level keys set as secrets: their secret-capable fields become
     ConfigSecrets; a secret key with none of them set is refused; their values are never shown.
-    `zone_hostnames` are the other stack files' (edge zone, app hostnames) (`sibling_zone_hostnames`).
+    `zone_siblings` are the other stack files' edges (`zone_siblings`): the hosts and zone settings of
+    the stacks that share this stack's zone.
     """
     capable = secret_fields()
     values = dict(raw)
@@ -187,7 +188,7 @@ def parse_settings(
         if count == 0:
             raise _secret_elsewhere(key, capable)
     try:
-        return StackSettings.model_validate(values, context={"zone_hostnames": zone_hostnames})
+        return StackSettings.model_validate(values, context={"zone_siblings": zone_siblings})
     except ValidationError as exc:
         # An unknown key first: a typo is usually also why a required key is "missing".
         errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
@@ -257,8 +258,13 @@ def _sibling_claims(raw: dict[str, Any]) -> list[Claim]:
         if _model_in(info.annotation) is not None
     }
     try:
+        edge = EdgeSettings.model_validate(sections["edge"])
+    except (ValidationError, TypeError, ValueError):
+        # Its edge's own error (a missing zoneId, say) must not hide its cluster-wide claims.
+        edge = EdgeSettings.model_construct(enabled=False)
+    try:
         partial = StackSettings.model_construct(
-            edge=EdgeSettings.model_validate(sections["edge"]),
+            edge=edge,
             cluster=ClusterSettings.model_validate(sections["cluster"]),
             routing=RoutingSettings.model_validate(_without_secrets(sections["routing"])),
             backup=BackupSettings.model_validate(sections["backup"]),
@@ -303,19 +309,29 @@ def _sibling_configs(stack: str, root: Path) -> list[tuple[str, str, dict[str, A
     return found
 
 
-def sibling_zone_hostnames(stack: str, root: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    """(edge zone, app hostnames) of every other stack file whose edge is on: the hosts the zone owner's
-    rules must cover. Read leniently (the model's defaults for what a file leaves out); a value of the
-    wrong shape is that stack's own error and contributes nothing here."""
-    defaults = EdgeSettings()
+def zone_siblings(stack: str, root: Path) -> tuple[ZoneSibling, ...]:
+    """The edge of every other stack file that has one on: its zone, the app's hostnames there (the hosts
+    the zone owner's rules cover) and, for the owner, what its zone settings depend on. Read leniently
+    (the model's defaults for what a file leaves out); a value of the wrong shape is that stack's own
+    error and contributes nothing here."""
+    defaults = EdgeSettings.model_construct()
     found = []
     for _, _, raw in _sibling_configs(stack, root):
         edge, app = raw.get("edge") or {}, raw.get("app") or {}
         if not isinstance(edge, dict) or not isinstance(app, dict) or edge.get("enabled", defaults.enabled) is False:
             continue
         zone, hostnames = edge.get("zone", defaults.zone), app.get("hostnames") or []
+        timeout = edge.get("proxyReadTimeout")
         if isinstance(zone, str) and isinstance(hostnames, list):
-            found.append((zone, tuple(h for h in hostnames if isinstance(h, str))))
+            found.append(
+                ZoneSibling(
+                    zone=zone,
+                    hostnames=tuple(h for h in hostnames if isinstance(h, str)),
+                    owns_zone=edge.get("ownsZone") is True,
+                    plan=str(edge.get("plan", defaults.plan)),
+                    proxy_read_timeout=timeout if isinstance(timeout, int) else None,
+                )
+            )
     return tuple(found)
 
 
@@ -353,7 +369,7 @@ def load_settings() -> StackSettings:
     raw.setdefault("environment", pulumi.get_stack())
     raw.setdefault("namespace", raw["environment"])
     root = pulumi.get_root_directory()
-    siblings = sibling_zone_hostnames(pulumi.get_stack(), Path(root)) if root else ()
+    siblings = zone_siblings(pulumi.get_stack(), Path(root)) if root else ()
     settings = parse_settings(raw, frozenset(secret_keys), siblings)
     if root:
         check_claims(settings, pulumi.get_stack(), Path(root))
