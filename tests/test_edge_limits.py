@@ -262,6 +262,12 @@ def test_a_stack_in_the_owners_zone_gets_the_owners_ceiling() -> None:
         parse_settings(raw, zone_siblings=(owner,))  # Enterprise, but no proxyReadTimeout
     raised = ZoneSibling("hft-platform.com", (), owns_zone=True, plan="enterprise", proxy_read_timeout=300)
     parse_settings(raw, zone_siblings=(raised,))
+    business = ZoneSibling("hft-platform.com", (), owns_zone=True, plan="business", proxy_read_timeout=300)
+    with pytest.raises(SettingsError):
+        parse_settings(raw, zone_siblings=(business,))  # below Enterprise Cloudflare keeps 100 s
+    not_owner = ZoneSibling("hft-platform.com", (), owns_zone=False, plan="enterprise", proxy_read_timeout=300)
+    with pytest.raises(SettingsError):
+        parse_settings(raw, zone_siblings=(not_owner,))  # only the owner's zone settings apply
     elsewhere = ZoneSibling("example.com", (), owns_zone=True, plan="enterprise", proxy_read_timeout=300)
     with pytest.raises(SettingsError):
         parse_settings(raw, zone_siblings=(elsewhere,))
