@@ -62,6 +62,7 @@ if settings.edge.enabled:
         EdgeCDNArgs(
             settings=settings.edge,
             hostnames=app.hostnames,
+            rule_hostnames=settings.rule_hostnames,
             origin=routes.address,
             static_path=routing.static_path,
         ),

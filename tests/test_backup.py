@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.backup_store import trust_policy, velero_policy
-from components.settings import BackupSettings
+from components.settings import BackupSettings, SettingsError
 from components.velero import CLUSTER_ROLE, HOOK_POD_LABELS, POD_LABELS, chart_values
 from offline_preview.engine import ProgramError, Registration, Rendering
 from offline_preview.policy_eval import Violation, evaluate_rendering
@@ -21,7 +21,7 @@ from tests.support.crd_schemas import problems
 from tests.support.iam import findings, trust_policy_findings
 from tests.support.network_policies import allowed
 from tests.support.policies import evaluate
-from tests.support.stacks import find, from_stack_file, manifests, render
+from tests.support.stacks import find, from_stack_file, manifests, render, settings
 from tests.support.velero_chart import cluster_role_binding, pod_labels
 
 STACK = "production"
@@ -590,3 +590,25 @@ def test_two_stacks_on_one_cluster_may_not_both_install_velero(render_stack: Cal
 
 def test_the_packs_verdicts_on_production_are_clean() -> None:
     assert [v for v in evaluate_rendering(render(STACK)) if v.enforcement_level == "mandatory"] == []
+
+
+# --- Object Lock against the backups' retention, on both sides of the boundary -------------------------------
+
+
+@pytest.mark.parametrize("retention", [7, 30, 90])
+def test_object_lock_may_last_as_long_as_the_backups_retention_and_not_a_day_longer(retention: int) -> None:
+    def backup(lock_days: int, enabled: bool = True) -> BackupSettings:
+        return settings(
+            backup={"retentionDays": retention, "objectLock": {"enabled": enabled, "retentionDays": lock_days}}
+        ).backup
+
+    assert backup(retention).object_lock.retention_days == retention
+    assert backup(1).object_lock.retention_days == 1
+    with pytest.raises(SettingsError) as error:
+        backup(retention + 1)
+    assert str(error.value) == (
+        f"Pulumi.stack.yaml: hft-frontend:backup.objectLock.retentionDays = {retention + 1}: must not outlast the "
+        f"backups' retention ({retention} days), or Velero cannot delete its expired backups"
+    )
+    # Off, the lock's retention binds nothing: Velero can delete whatever it expires.
+    assert backup(retention + 1, enabled=False).object_lock.enabled is False
