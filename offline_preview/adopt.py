@@ -157,12 +157,16 @@ class Program:
     state: StackState  # inputs with secrets as digests, as `make diff` sees them
     registrations: dict[str, Registration]  # raw (engine form): the Secret's values, read here only
     key: bytes
+    placeholders: frozenset[str] = frozenset()  # what the offline providers made up (ids, addresses)
 
     def resources(self) -> list[dict[str, Any]]:
         return [r for r in self.state.resources if r.get("custom") and not r["type"].startswith("pulumi:providers:")]
 
     def setting(self, *path: str) -> Any:
+        """A stack value by its path (`setting("app", "secretRotation")`); None when unset."""
         value: Any = self.config_values.get(f"{self.project}:{path[0]}")
+        if isinstance(value, str) and value[:1] in "{[":
+            value = json.loads(value)  # an object or list, as the engine passes structured config
         for part in path[1:]:
             value = value.get(part) if isinstance(value, Mapping) else None
         return value
@@ -174,7 +178,8 @@ def render_program(project_dir: Path, stack: str, key: bytes) -> Program:
     rendering = run_program(project_dir, project, config)
     result = rendered_state(rendering, config, project, key)
     state = StackState.from_worker(result)
-    return Program(stack, project, config.values, state, {r.urn: r for r in rendering.registrations}, key)
+    registrations = {r.urn: r for r in rendering.registrations}
+    return Program(stack, project, config.values, state, registrations, key, rendering.placeholders)
 
 
 def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
@@ -295,21 +300,21 @@ class _Adopter:
 
     # -- matching
     def _resolve_zone(self) -> None:
-        zones = [r for r in self.program.resources() if r["type"] in identity.CLOUDFLARE_ZONES]
+        """The live zone's id stands in for the one the offline providers made up (the Zone's, a lookup's); a zone
+        id the stack gives (`edge.zoneId`) stays as it is, so a wrong one shows (see _dns)."""
         live_zone_ids = {str(r.get("zone_id")) for r in self.export.dns_records if r.get("zone_id")}
-        for tf in self.export.terraform:
-            if tf.type == "cloudflare_zone":
-                live_zone_ids.add(str(tf.attributes.get("id")))
-        for zone in zones:
-            reg = self.program.registrations.get(zone["urn"])
-            if reg is not None and len(live_zone_ids) == 1:
-                self.made_up[reg.id] = next(iter(live_zone_ids))
-        if len(live_zone_ids) == 1:
-            live_id = next(iter(live_zone_ids))
-            for resource in self.program.resources():
-                zone_id = resource.get("inputs", {}).get("zoneId")
-                if isinstance(zone_id, str) and zone_id != live_id and resource["type"].startswith("cloudflare:"):
-                    self.made_up.setdefault(zone_id, live_id)
+        live_zone_ids |= {str(tf.attributes.get("id")) for tf in self.export.terraform if tf.type == "cloudflare_zone"}
+        if len(live_zone_ids) != 1:
+            return
+        live_id = next(iter(live_zone_ids))
+        for resource in self.program.resources():
+            if not resource["type"].startswith("cloudflare:"):
+                continue
+            reg = self.program.registrations.get(resource["urn"])
+            for zone_id in (reg.id if reg and resource["type"] in identity.CLOUDFLARE_ZONES else None,
+                            resource.get("inputs", {}).get("zoneId")):  # fmt: skip
+                if isinstance(zone_id, str) and zone_id in self.program.placeholders:
+                    self.made_up[zone_id] = live_id
         for resource in self.program.state.resources:
             resource["inputs"] = _substitute(resource.get("inputs", {}), self.made_up)
 
@@ -455,10 +460,13 @@ class _Adopter:
 
     def _dns(self, index: Mapping[tuple[str, ...], dict[str, Any]]) -> None:
         program_names: dict[str, str] = {}  # record name -> the program's record type
+        program_zones: dict[str, str] = {}  # record name -> the zone id the program gives it
         for resource in self.program.resources():
             if resource["type"] in identity.CLOUDFLARE_RECORDS:
                 inputs = resource.get("inputs", {})
-                program_names[str(inputs.get("name", "")).lower().rstrip(".")] = str(inputs.get("type", "")).upper()
+                record_name = str(inputs.get("name", "")).lower().rstrip(".")
+                program_names[record_name] = str(inputs.get("type", "")).upper()
+                program_zones[record_name] = str(inputs.get("zoneId", ""))
         for record in self.export.dns_records:
             name = record["name"].lower().rstrip(".")
             zone_id = str(record.get("zone_id", ""))
@@ -473,6 +481,13 @@ class _Adopter:
                 self._import(row, resource, _project(base, resource.get("inputs", {})))
                 continue
             wanted = program_names.get(name)
+            if wanted == record["type"].upper() and program_zones.get(name) not in ("", zone_id):
+                row.blockers.append(
+                    f"the stack puts its record in zone {program_zones[name]}, the live record is in zone {zone_id}: "
+                    f"set edge.zoneId: {zone_id} (dash.cloudflare.com, the zone's Overview, Zone ID)"
+                )
+                self.rows.append(row)
+                continue
             if (
                 wanted
                 and "CNAME" in {wanted, record["type"].upper()}

@@ -352,6 +352,21 @@ def test_a_live_record_of_another_type_on_an_app_host_blocks(programs: dict[str,
     assert "CNAME" in lines[0]
 
 
+def test_a_stack_naming_another_zone_than_the_live_records_blocks(programs: dict[str, Program], tmp_path: Path) -> None:
+    """A stack that does not own the zone names it by edge.zoneId: a wrong id would make its records in no zone the
+    live records are in (the import finds nothing, the create is refused)."""
+    result = run(programs, tmp_path / "other", "staging")
+    lines = lines_about(result.blockers, "DnsRecord staging.hft-platform.com")
+    assert len(lines) == 1
+    assert f"set edge.zoneId: {live_system.ZONE_ID}" in lines[0]
+    stack_zone = programs["staging"].setting("edge", "zoneId")
+    records = [{**r, "zone_id": stack_zone} for r in live_system.dns_records()]
+    same = run(programs, tmp_path / "same", "staging", dns=live_system.dns_response(records))
+    assert not [line for line in lines_about(same.blockers, "DnsRecord staging.hft-platform.com") if "zoneId" in line]
+    ids = {(e["type"], e.get("id")) for e in same.imports["resources"]}
+    assert ("cloudflare:index/dnsRecord:DnsRecord", f"{stack_zone}/{3:032x}") in ids
+
+
 def test_extra_objects_of_unknown_kinds_are_left_alone_and_said(programs: dict[str, Program], tmp_path: Path) -> None:
     def extra(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         widget = {
