@@ -550,3 +550,21 @@ def test_an_internal_error_exits_3(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setattr(adopt_module, "adopt", broken)
     live = live_system.write(tmp_path, "production")
     assert adopt_module.main(["--stack", "production", "--live", str(live), "--out", str(tmp_path / "o")]) == 3
+
+
+def test_a_stack_that_says_to_rotate_turns_the_secret_blockers_into_warnings(
+    programs: dict[str, Program], tmp_path: Path
+) -> None:
+    program = copy.deepcopy(programs["production"])
+    key = f"{program.project}:app"
+    app = (
+        json.loads(program.config_values[key])
+        if isinstance(program.config_values[key], str)
+        else program.config_values[key]
+    )
+    program.config_values = {**program.config_values, key: json.dumps({**app, "secretRotation": 2})}
+    live = read_export(live_system.write(tmp_path, "production"))
+    rotating = adopt_rendered(program, live)
+    generated = [w for w in lines_about(rotating.warnings, "Secret production/frontend-secrets") if "generated" in w]
+    assert len(generated) == 2
+    assert not [b for b in lines_about(rotating.blockers, "Secret production/frontend-secrets") if "generated" in b]
