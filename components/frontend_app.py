@@ -67,8 +67,9 @@ def object_names(name: str, app: AppSettings) -> FrontendNames:
     )
 
 
-def identity(name: str, environment: str) -> AppIdentity:
-    return AppIdentity(name=name, environment=environment, component=COMPONENT)
+def identity(name: str, environment: str, app: AppSettings | None = None) -> AppIdentity:
+    pinned = tuple(sorted(((app.selector_labels if app else None) or {}).items()))
+    return AppIdentity(name=name, environment=environment, component=COMPONENT, pinned_selector=pinned)
 
 
 def workload_profile(name: str, environment: str, app: AppSettings) -> WorkloadProfile:
@@ -76,7 +77,7 @@ def workload_profile(name: str, environment: str, app: AppSettings) -> WorkloadP
     names = object_names(name, app)
     return WorkloadProfile(
         name=name,
-        pod_labels=identity(name, environment).selector_labels,
+        pod_labels=identity(name, environment, app).selector_labels,
         ports=(app.container_port,),
         # Its ceiling plus the rollout's surge on top of it.
         peak_pods=app.max_replicas + app.max_surge,
@@ -396,7 +397,7 @@ class FrontendApp(pulumi.ComponentResource):
     def __init__(self, name: str, args: FrontendAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hft:index:FrontendApp", name, None, opts)
         app, namespace = args.app, args.namespace
-        self.app_id = app_id = identity(name, args.environment)
+        self.app_id = app_id = identity(name, args.environment, app)
         self.profile = workload_profile(name, args.environment, app)
         names = object_names(name, app)
         labels = app_id.labels

@@ -9,7 +9,18 @@ from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.k8s import quantity_value
-from components.settings.base import DnsLabel, DnsName, HttpsUrl, ImageRef, Quantity, RuleError, WebSocketUrl, _Model
+from components.settings.base import (
+    DnsLabel,
+    DnsName,
+    HttpsUrl,
+    ImageRef,
+    LabelKey,
+    LabelValue,
+    Quantity,
+    RuleError,
+    WebSocketUrl,
+    _Model,
+)
 
 
 class ResourceAmounts(_Model):
@@ -182,6 +193,10 @@ class AppSettings(_Model):
     service_account_name: DnsLabel | None = None
     # Bump to regenerate NEXTAUTH_SECRET and the JWT signing key (and roll the pods).
     secret_rotation: int = Field(default=1, ge=1)
+    # The Deployment's selector (immutable: a live Deployment with another one is replaced, zero pods
+    # between the delete and the create). Default: the recommended app.kubernetes.io/name and instance; a
+    # stack over a live Deployment pins its selector here. Pods carry these labels and the recommended ones.
+    selector_labels: dict[LabelKey, LabelValue] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _hostnames_once(self) -> Self:
