@@ -367,7 +367,7 @@ def test_the_sentry_dsn_stays_secret(pulumi_mocks: RecordingMonitor) -> Any:
 
 # --- a pinned selector (a live Deployment's, which is immutable) --------------------------------------------
 
-PINNED: AppSettings = settings({**DISTINCT_APP, "selectorLabels": {"app": "trading-ui"}}).app
+PINNED: AppSettings = settings({**DISTINCT_APP, "selectorLabels": {"app": "trading-ui", "tier": "web"}}).app
 
 
 def selectors_of(app: AppSettings) -> dict[str, Any]:
@@ -390,7 +390,7 @@ def selectors_of(app: AppSettings) -> dict[str, Any]:
 
 def test_a_pinned_selector_is_the_deployments_and_every_selector_of_its_pods_uses_it() -> None:
     found = selectors_of(PINNED)
-    pin = {"app": "trading-ui"}
+    pin = {"app": "trading-ui", "tier": "web"}
     assert found["deployment"] == pin
     assert found["service"] == pin
     assert found["pdb"] == pin
