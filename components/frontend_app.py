@@ -67,6 +67,10 @@ def object_names(name: str, app: AppSettings) -> FrontendNames:
     )
 
 
+# A Service's fields the API server fills in and the program never sets.
+SERVICE_SERVER_FIELDS = ("spec.clusterIP", "spec.clusterIPs")
+
+
 def identity(name: str, environment: str, app: AppSettings | None = None) -> AppIdentity:
     pinned = tuple(sorted(((app.selector_labels if app else None) or {}).items()))
     return AppIdentity(name=name, environment=environment, component=COMPONENT, pinned_selector=pinned)
@@ -457,7 +461,10 @@ class FrontendApp(pulumi.ComponentResource):
             opts=child_opts,
         )
 
-        child_name, child_opts = child("service", names.service)
+        # The API server assigns clusterIP; pulumi-kubernetes replaces a Service whose spec.clusterIP changes
+        # (diff.go forceNewProperties), and an imported Service records the live one, which the program never
+        # gives: the engine keeps the old value of an ignored property, so adopting it is no replace.
+        child_name, child_opts = child("service", names.service, ignore_changes=list(SERVICE_SERVER_FIELDS))
         self.service = k8s.core.v1.Service(
             child_name,
             metadata=metadata(names.service, namespace, labels, service_annotations(app)),

@@ -8,12 +8,14 @@ plan diff's own engine and replace rules (offline_preview/plan_diff.py): a repla
 the live system holds is a blocker; what changes in place and matters is a warning; the guide's objects the program
 supersedes are retired, in the runbook's order (docs/adoption.md).
 
-How the live values stand in for the old inputs: pulumi-kubernetes 4 applies server-side, so an update sets the
-fields the program gives and leaves every other field to its owner (the guide's `kubectl apply` manager, the API
-server's defaults): a live object is compared on the paths the program sets, and nothing else. That is the
-documented behaviour of server-side apply with a new field manager (kubernetes.io/docs/reference/using-api/
-server-side-apply, "Merge strategy"); pulumi-kubernetes' own docs: "Server-Side Apply ... fields that the program
-does not specify are left unchanged".
+How the live values stand in for the old inputs: `pulumi import` of a Kubernetes object records the whole live
+object (but its status and the server's bookkeeping) as its inputs (pulumi-kubernetes provider/pkg/provider/
+provider.go, Read, at commit 94977969d64112b04e19945818a7d5d5f38f631d), and the first up's Diff compares those with
+the program's inputs as a JSON merge patch: a field the program leaves out shows as a delete, and on a replacing
+path (a Service's `spec.clusterIP`, a Deployment's `spec.selector`) it is a replace. Server-side apply then leaves
+the fields other managers own in place, so most deletes change nothing on the object; the replaces are real.
+The bridged providers (Cloudflare, AWS) diff only what the program sets: there the live values are compared on
+the program's paths.
 
 Exit codes: 0 adoptable, 1 blockers, 2 unusable input (one line naming the file), 3 internal error.
 """
@@ -79,6 +81,7 @@ REPLACE_HINTS: tuple[tuple[str, str, str], ...] = (
     ("kubernetes:core/v1:Secret", "stringData", 'set kubernetes:enableSecretMutable: "true" in the stack file'),
     ("kubernetes:core/v1:Secret", "data", 'set kubernetes:enableSecretMutable: "true" in the stack file'),
     ("aws:s3/bucket:Bucket", "objectLockEnabled", "set backup.objectLock.enabled: false for a bucket made without it"),
+    ("kubernetes:core/v1:Service", "spec.clusterIP", "ignore the server-assigned spec.clusterIP (ignore_changes)"),
     ("cloudflare:*", "zoneId", "the zone id differs: check edge.zone and edge.zoneId"),
 )
 
@@ -219,16 +222,34 @@ def _secret(value: Any, key: bytes) -> dict[str, Any]:
     return {SIG: SECRET_SIG, "ciphertext": secret_digest(value, key)}
 
 
+# What pulumi-kubernetes leaves out of the inputs it reads on import (provider.go Read, readFromCluster: every input
+# property of the live object, then "Cleanup some obviously non-input-ty fields").
+_IMPORT_DROPS = ("creationTimestamp", "generation", "managedFields", "resourceVersion", "uid")
+_IMPORT_DROPPED_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
+
+
 def _kube_inputs(obj: Mapping[str, Any], new: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """The inputs `pulumi import` records for a live object: the whole object but its status and the server's
+    bookkeeping (pulumi-kubernetes provider.go Read at the pinned commit). The first up's Diff then compares them
+    with the program's inputs (a JSON merge patch): a field the program leaves out is a delete, and on a
+    replacing path (a Service's spec.clusterIP) a replace."""
     live = copy.deepcopy(dict(obj))
     live.pop("status", None)
-    if obj["kind"] == "Secret":
-        # The program writes stringData; the API server keeps data only. Compared as the digest of the decoded map.
+    metadata = live.get("metadata", {})
+    for field_name in _IMPORT_DROPS:
+        metadata.pop(field_name, None)
+    annotations = metadata.get("annotations") or {}
+    for annotation in _IMPORT_DROPPED_ANNOTATIONS:
+        annotations.pop(annotation, None)
+    if "annotations" in metadata and not annotations:
+        metadata.pop("annotations")
+    if obj["kind"] == "Secret" and "stringData" in new:
+        # The program writes stringData, which the provider normalizes into data: compared as the digest of the
+        # decoded map, so values never leave memory.
         decoded = {k: _decode(v) for k, v in (obj.get("data") or {}).items()}
         live.pop("data", None)
-        if "stringData" in new:
-            live["stringData"] = _secret(decoded, key)
-    return _project(live, new)
+        live["stringData"] = _secret(decoded, key)
+    return live
 
 
 def _decode(value: Any) -> str:

@@ -25,7 +25,7 @@ from components.frontend_app import (
 )
 from components.settings import AppSettings, ConfigSecret, SettingsError
 from offline_preview.engine import RecordingMonitor, Registration, is_secret
-from tests.support.stacks import DISTINCT_APP, MINIMAL_APP, find, manifests, settings
+from tests.support.stacks import DISTINCT_APP, MINIMAL_APP, find, manifests, render, settings
 
 APP: AppSettings = settings(DISTINCT_APP).app
 APP_ID = identity("trading-ui", "qa")
@@ -434,3 +434,13 @@ def test_a_selector_that_is_not_a_label_selector_is_refused_with_one_line(labels
         settings({**MINIMAL_APP, "selectorLabels": labels})
     assert message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_the_service_keeps_its_server_assigned_cluster_ip(stack: str) -> None:
+    """An imported Service records its live clusterIP, which the program never sets; without ignoring it the first
+    up would plan a replace (pulumi-kubernetes diff.go forceNewProperties: Service .spec.clusterIP)."""
+    rendering = render(stack)
+    service = next(r for r in rendering.registrations if r.type == "kubernetes:core/v1:Service")
+    assert set(service.ignore_changes) == {"spec.clusterIP", "spec.clusterIPs"}
+    assert "clusterIP" not in service.inputs["spec"]

@@ -139,8 +139,29 @@ class ClusterIssuerSettings(_Model):
         return self
 
 
+# cert-manager's Certificate.spec.privateKey.size (its CRD, v1.21.1, vendored in schemas/crds): RSA 2048, 4096 or
+# 8192; ECDSA 256, 384 or 521; "No other values are allowed".
+KEY_SIZES = {"RSA": (2048, 4096, 8192), "ECDSA": (256, 384, 521)}
+
+
+class PrivateKeySettings(_Model):
+    """The certificate's key. Default ECDSA P-256; a stack over a live certificate keeps its key's algorithm
+    and size, or cert-manager reissues it with a new key on the first `up`."""
+
+    algorithm: Literal["RSA", "ECDSA"] = "ECDSA"
+    size: int = 256
+
+    @model_validator(mode="after")
+    def _size_for_algorithm(self) -> Self:
+        if self.size not in KEY_SIZES[self.algorithm]:
+            allowed = ", ".join(map(str, KEY_SIZES[self.algorithm]))
+            raise RuleError("size", self.size, f"is not a size cert-manager allows for {self.algorithm} ({allowed})")
+        return self
+
+
 class TlsSettings(_Model):
     cluster_issuer: ClusterIssuerSettings = ClusterIssuerSettings()
+    private_key: PrivateKeySettings = PrivateKeySettings()
     # The Secret cert-manager writes the certificate to (default: <app name>-tls), in the app's namespace.
     secret_name: DnsLabel | None = None
 

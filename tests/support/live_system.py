@@ -357,6 +357,15 @@ def kubernetes_objects(stack: str) -> list[dict[str, Any]]:
             }
         )
     )
+    if stack != "production":
+        # The guide's staging has only k8s/staging/{namespace,configmap,secrets,deployment}.yaml; the Service,
+        # Ingress, HPA, monitoring and security objects are production's.
+        kept = {"Namespace", "ConfigMap", "Secret", "Deployment", "ReplicaSet"}
+        objects = [o for o in objects if o["kind"] in kept]
+        for obj in objects:
+            if obj["kind"] == "Deployment":
+                obj["spec"]["template"]["spec"].pop("serviceAccountName")
+                obj["spec"]["template"]["spec"]["serviceAccount"] = "default"
     return objects
 
 
