@@ -606,3 +606,28 @@ def test_the_attachment_model_sees_a_dropped_or_widened_allowed_routes() -> None
     everyone = {"from": "Selector", "selector": {}}
     empty = {**listener, "allowedRoutes": {**listener["allowedRoutes"], "namespaces": everyone}}
     assert listener_admits(empty, "edge-gateways", "kube-system", "HTTPRoute")
+
+
+# --- the certificate's key ------------------------------------------------------------------------------------
+
+
+def test_production_keeps_the_key_ingress_shim_made_and_new_stacks_get_ecdsa() -> None:
+    certificate = find(manifests("production"), "Certificate", "hft-platform-tls")
+    assert certificate["spec"]["privateKey"] == {"algorithm": "RSA", "size": 2048, "rotationPolicy": "Always"}
+    default = find(
+        manifests(render("staging", {"hft-frontend:routing": {"tls": {"privateKey": DELETE}}})), "Certificate"
+    )
+    assert default["spec"]["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+    ecdsa = render("production", {"hft-frontend:routing": {"tls": {"privateKey": {"algorithm": "ECDSA", "size": 384}}}})
+    assert find(manifests(ecdsa), "Certificate")["spec"]["privateKey"]["size"] == 384
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ({"algorithm": "RSA", "size": 3072}, "routing.tls.privateKey.size = 3072: is not a size cert-manager allows for RSA (2048, 4096, 8192)"),  # noqa: E501
+    ({"algorithm": "ECDSA", "size": 2048}, "is not a size cert-manager allows for ECDSA (256, 384, 521)"),
+])  # fmt: skip
+def test_a_key_size_cert_manager_refuses_is_refused_with_one_line(key: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:routing": {"tls": {"privateKey": key}}})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
