@@ -77,6 +77,7 @@ if settings.backup.enabled:
         "backup-store",
         BackupStoreArgs(
             settings=settings.backup,
+            prefix=settings.backup.storage_prefix(settings.environment),
             velero_namespace=velero.namespace,
             velero_service_account=velero.service_account,
         ),

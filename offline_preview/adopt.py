@@ -535,6 +535,12 @@ class _Adopter:
                     base[key] = resource["inputs"][key]
             self._import(row, resource, _project(base, resource.get("inputs", {})))
             self._region(row, resource, calls)
+            locks = ("s3-bucket-config", "BucketObjectLockConfiguration", bucket)
+            if base["objectLockEnabled"] and locks not in index:
+                row.warnings.append(
+                    "has Object Lock, which cannot be turned off, and the stack says backup.objectLock.enabled: "
+                    "false: its default retention keeps applying to Velero's objects; set backup.objectLock to match"
+                )
             for kind, call in S3_CONFIG_CALLS.items():
                 config = index.get(("s3-bucket-config", kind, bucket))
                 if config is None or call not in calls:

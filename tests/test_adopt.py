@@ -302,21 +302,19 @@ def test_a_lifecycle_that_would_expire_existing_objects_blocks(programs: dict[st
     assert "frontend/hft-frontend-backup" in lines[0]
 
 
-def test_object_lock_on_the_live_bucket_but_not_in_the_stack_is_a_replace(
-    programs: dict[str, Program], tmp_path: Path
-) -> None:
+def test_object_lock_is_never_a_bucket_replace_either_way(programs: dict[str, Program], tmp_path: Path) -> None:
+    """The bucket's objectLockEnabled would replace it (terraform-provider-aws ForceNew): the program enables Object
+    Lock through BucketObjectLockConfiguration instead, on a live bucket too."""
     calls = live_system.s3_calls("production")
     calls["get-object-lock-configuration"] = {"ObjectLockConfiguration": {"ObjectLockEnabled": "Enabled"}}
-    program = programs["production"]
-    bucket = next(r for r in program.state.resources if r["type"] == "aws:s3/bucket:Bucket")
-    result = run(programs, tmp_path, s3=calls)
-    lines = lines_about(result.blockers, f"Bucket {live_system.BUCKET}")
-    if bucket["inputs"].get("objectLockEnabled"):
-        assert lines == []
-    else:
-        assert len(lines) == 1
-        assert "objectLockEnabled differs" in lines[0]
-        assert "backup.objectLock" in lines[0]
+    live_lock = run(programs, tmp_path / "live", s3=calls)
+    assert not [c for c in live_lock.diff.resources if c.op == "replace" and c.type == "aws:s3/bucket:Bucket"]
+    lines = lines_about(live_lock.warnings, f"Bucket {live_system.BUCKET}")
+    assert len(lines) == 1
+    assert "backup.objectLock" in lines[0]
+    plain = run(programs, tmp_path / "plain")
+    assert not lines_about(plain.warnings, f"Bucket {live_system.BUCKET}")
+    assert not [c for c in plain.diff.resources if c.op == "replace" and c.type == "aws:s3/bucket:Bucket"]
 
 
 def test_a_bucket_in_another_region_blocks(programs: dict[str, Program], tmp_path: Path) -> None:

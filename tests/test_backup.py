@@ -52,7 +52,7 @@ def test_the_bucket_is_the_seeds_protected_and_kept_if_ever_removed() -> None:
     bucket = registration("aws:s3/bucket:Bucket")
     assert bucket.inputs["bucket"] == "hft-platform-backups"
     assert bucket.inputs["forceDestroy"] is False
-    assert bucket.inputs["objectLockEnabled"] is False
+    assert "objectLockEnabled" not in bucket.inputs  # set only at creation: it would replace the live bucket
     exported = state("aws:s3/bucket:Bucket")
     assert exported["protect"] is True
     assert exported["retainOnDelete"] is True
@@ -91,7 +91,8 @@ def test_versions_are_kept_and_the_lifecycle_sweeps_after_the_retention() -> Non
     (rule,) = of("bucketLifecycleConfiguration")["rules"]
     retention = from_stack_file(STACK).backup.retention_days
     assert rule["status"] == "Enabled"
-    assert rule["filter"] == {}
+    location = registration("kubernetes:velero.io/v1:BackupStorageLocation").inputs["spec"]["objectStorage"]
+    assert rule["filter"] == {"prefix": location["prefix"] + "/"}  # Velero's objects only, never the guide's
     assert rule["expiration"]["days"] > retention  # Velero expires its own; the lifecycle sweeps later
     assert rule["expiration"]["days"] == retention + 7
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
@@ -101,9 +102,21 @@ def test_versions_are_kept_and_the_lifecycle_sweeps_after_the_retention() -> Non
 def test_object_lock_is_off_by_default_and_governance_when_chosen() -> None:
     assert not render(STACK).by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     locked = render(STACK, {"hft-frontend:backup": {"objectLock": {"enabled": True, "retentionDays": 14}}})
-    assert registration("aws:s3/bucket:Bucket", locked).inputs["objectLockEnabled"] is True
+    # Never through the bucket's objectLockEnabled, which would replace a live bucket (the backups with it).
+    assert "objectLockEnabled" not in registration("aws:s3/bucket:Bucket", locked).inputs
+    assert "objectLockEnabled" not in registration("aws:s3/bucket:Bucket").inputs
     lock = registration("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", locked)
     assert lock.inputs["rule"] == {"defaultRetention": {"mode": "GOVERNANCE", "days": 14}}
+    versioning = registration("aws:s3/bucketVersioning:BucketVersioning", locked)
+    assert versioning.urn in lock.dependencies  # S3 needs versioning on before Object Lock
+
+
+def test_the_lifecycle_and_velero_share_one_prefix_the_stack_may_name() -> None:
+    named = render(STACK, {"hft-frontend:backup": {"prefix": "frontend-velero"}})
+    (rule,) = registration("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", named).inputs["rules"]
+    location = registration("kubernetes:velero.io/v1:BackupStorageLocation", named).inputs["spec"]["objectStorage"]
+    assert location["prefix"] == "frontend-velero"
+    assert rule["filter"] == {"prefix": "frontend-velero/"}
 
 
 def bucket_policy_document() -> dict[str, Any]:
