@@ -566,3 +566,25 @@ def test_a_stack_that_says_to_rotate_turns_the_secret_blockers_into_warnings(
     generated = [w for w in lines_about(rotating.warnings, "Secret production/frontend-secrets") if "generated" in w]
     assert len(generated) == 2
     assert not [b for b in lines_about(rotating.blockers, "Secret production/frontend-secrets") if "generated" in b]
+
+
+def test_without_the_mutable_flags_the_guides_configmap_and_secret_would_be_replaced(
+    programs: dict[str, Program], tmp_path: Path
+) -> None:
+    """The stack files' kubernetes:enableConfigMapMutable / enableSecretMutable turn the first up's data change
+    into an update; without them pulumi-kubernetes replaces, and with a pinned name deletes first."""
+    program = copy.deepcopy(programs["production"])
+    assert program.state.provider_config["kubernetes:enableConfigMapMutable"] == "true"
+    for key in ("kubernetes:enableConfigMapMutable", "kubernetes:enableSecretMutable"):
+        program.state.provider_config.pop(key)
+    result = adopt_rendered(program, read_export(live_system.write(tmp_path, "production")))
+    (config_map,) = lines_about(result.blockers, "ConfigMap production/frontend-config")
+    assert "replaces it (data differs" in config_map
+    assert "kubernetes:enableConfigMapMutable" in config_map
+    replaced = [b for b in lines_about(result.blockers, "Secret production/frontend-secrets") if "replaces it" in b]
+    assert len(replaced) == 1
+    assert "kubernetes:enableSecretMutable" in replaced[0]
+    with_flags = run(programs, tmp_path / "flags")
+    assert not lines_about(with_flags.blockers, "ConfigMap production/frontend-config")
+    ops = {c.urn.rsplit("::", 1)[-1]: c.op for c in with_flags.diff.resources}
+    assert ops["hft-frontend-config"] == "update"

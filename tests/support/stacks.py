@@ -259,5 +259,10 @@ def settings(app: dict[str, Any] | None = None, **sections: Any) -> StackSetting
 
 
 def from_stack_file(stack: str) -> StackSettings:
-    raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in stack_values(stack).items()}
+    # The project's own keys: a provider's (kubernetes:...) are the provider's, as the engine passes them.
+    raw = {
+        key.removeprefix(f"{PROJECT}:"): value
+        for key, value in stack_values(stack).items()
+        if key.startswith(f"{PROJECT}:")
+    }
     return parse_settings(raw)
