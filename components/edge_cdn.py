@@ -193,9 +193,12 @@ class EdgeCDN(pulumi.ComponentResource):
             self.name_servers = pulumi.Output.from_input([])
 
         origin = args.origin if edge.origin is None else edge.origin
+        # While `edge.dns.pointAt: live`, an adopted record keeps its live content: the engine uses the old value
+        # of an ignored property (the ignoreChanges resource option), so no `up` moves traffic until the flip.
+        keep_live = ["content"] if edge.dns.point_at == "live" else []
         if origin is not None:
             for hostname in args.hostnames:
-                child_name, child_opts = child(f"record-{hostname.replace('.', '-')}")
+                child_name, child_opts = child(f"record-{hostname.replace('.', '-')}", ignore_changes=keep_live)
                 address = pulumi.Output.from_input(origin)
                 cloudflare.DnsRecord(
                     child_name,

@@ -465,3 +465,27 @@ def test_an_enterprise_owner_sets_the_proxy_read_timeout_its_routes_need(
     }
     assert settings["proxy_read_timeout"] == 600
     assert "proxy_read_timeout" not in {s.inputs["settingId"] for s in of_type(render("production"), SETTING)}
+
+
+# --- where DNS points while the live system is adopted ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_while_adopting_the_records_keep_their_live_content(stack: str) -> None:
+    records = render(stack).by_type("cloudflare:index/dnsRecord:DnsRecord")
+    assert records, "the stack renders its hosts' records"
+    assert all(r.ignore_changes == ["content"] for r in records)
+
+
+def test_the_flip_points_the_records_at_the_gateway() -> None:
+    flipped = render("production", {"hft-frontend:edge": {"dns": {"pointAt": "gateway"}}})
+    records = flipped.by_type("cloudflare:index/dnsRecord:DnsRecord")
+    assert records
+    assert all(r.ignore_changes == [] for r in records)  # the routing's address applies on the next up
+
+
+def test_an_unknown_dns_target_is_refused_with_one_line() -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:edge": {"dns": {"pointAt": "origin"}}})
+    assert "edge.dns.pointAt" in str(error.value)
+    assert "\n" not in str(error.value)

@@ -218,6 +218,13 @@ OWNER_ONLY_KEYS: dict[str, str] = {
 }
 
 
+class DnsSettings(_Model):
+    # `gateway`: the app's records point at the routing's origin address (or `edge.origin`). `live`: each record
+    # keeps the content it has (an adopted record's live origin: its `content` is ignored), so an `up` never
+    # moves traffic before the new origin has been checked on its own address; then flip to `gateway`.
+    point_at: Literal["gateway", "live"] = "gateway"
+
+
 class EdgeSettings(_Model):
     """The Cloudflare edge (EdgeCDN). Zone settings and each phase's entrypoint ruleset are singletons
     per zone: exactly one stack owns them (`ownsZone`), and its rules cover every host of the zone."""
@@ -236,6 +243,7 @@ class EdgeSettings(_Model):
     # The origin the DNS records point at, when routing cannot tell (an existing Gateway): an IPv4 or
     # IPv6 address, or a hostname (a load balancer's).
     origin: str | None = None
+    dns: DnsSettings = DnsSettings()
     static_cache_ttl_seconds: int = Field(default=31536000, ge=1)
     # The zone's `proxy_read_timeout` setting, seconds (Enterprise only): how long Cloudflare waits between
     # two reads from the origin before it answers 524. Unset: Cloudflare's default (PROXY_READ_TIMEOUT).
