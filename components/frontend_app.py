@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -415,18 +415,25 @@ class FrontendApp(pulumi.ComponentResource):
             child_name, metadata=metadata(names.config_map, namespace, labels), data=data, opts=child_opts
         )
 
-        # Bumping app.secretRotation replaces both generated secrets; the new checksum rolls the pods.
+        # Bumping app.secretRotation replaces both generated secrets; the new checksum rolls the pods. A key the
+        # stack gives (app.secretValues, a live Secret's value) is used as it is and not generated.
         rotation = str(app.secret_rotation)
-        child_name, child_opts = child("nextauth-secret", "nextauth-secret")
-        nextauth_secret = random.RandomPassword(
-            child_name, length=64, special=False, keepers={"rotation": rotation}, opts=child_opts
-        )
-        child_name, child_opts = child("jwt-signing-key", "jwt-signing-key", replacement_trigger=rotation)
-        jwt_key = tls.PrivateKey(child_name, algorithm="RSA", rsa_bits=3072, opts=child_opts)
-        secret_values: dict[str, pulumi.Input[str]] = {
-            "NEXTAUTH_SECRET": nextauth_secret.result,
-            "JWT_SIGNING_PRIVATE_KEY": jwt_key.private_key_pem_pkcs8,
-        }
+        given = {key: secret_input(value) for key, value in app.secret_values.items()}
+        secret_values: dict[str, pulumi.Input[str]] = {}
+        if "NEXTAUTH_SECRET" in given:
+            secret_values["NEXTAUTH_SECRET"] = cast(pulumi.Input[str], given["NEXTAUTH_SECRET"])
+        else:
+            child_name, child_opts = child("nextauth-secret", "nextauth-secret")
+            nextauth_secret = random.RandomPassword(
+                child_name, length=64, special=False, keepers={"rotation": rotation}, opts=child_opts
+            )
+            secret_values["NEXTAUTH_SECRET"] = nextauth_secret.result
+        if "JWT_SIGNING_PRIVATE_KEY" in given:
+            secret_values["JWT_SIGNING_PRIVATE_KEY"] = cast(pulumi.Input[str], given["JWT_SIGNING_PRIVATE_KEY"])
+        else:
+            child_name, child_opts = child("jwt-signing-key", "jwt-signing-key", replacement_trigger=rotation)
+            jwt_key = tls.PrivateKey(child_name, algorithm="RSA", rsa_bits=3072, opts=child_opts)
+            secret_values["JWT_SIGNING_PRIVATE_KEY"] = jwt_key.private_key_pem_pkcs8
         sentry_dsn = secret_input(args.sentry_dsn)
         if sentry_dsn is not None:
             secret_values["SENTRY_DSN"] = sentry_dsn

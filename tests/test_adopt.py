@@ -26,7 +26,7 @@ from offline_preview.engine import ProgramError
 from offline_preview.live import S3_CALLS, read_export
 from offline_preview.plan_diff import StackState, diff_states, with_ignored_changes
 from offline_preview.urns import engine_urn
-from tests.support import live_system
+from tests.support import live_system, stacks
 
 pytestmark = pytest.mark.xdist_group("adopt")
 PROJECT = Path(__file__).resolve().parent.parent
@@ -588,3 +588,19 @@ def test_without_the_mutable_flags_the_guides_configmap_and_secret_would_be_repl
     assert not lines_about(with_flags.blockers, "ConfigMap production/frontend-config")
     ops = {c.urn.rsplit("::", 1)[-1]: c.op for c in with_flags.diff.resources}
     assert ops["hft-frontend-config"] == "update"
+
+
+def test_live_secret_values_given_as_config_secrets_answer_the_secret_blockers(tmp_path: Path) -> None:
+    """Phase 2's `pulumi config set --secret --path app.secretValues.<KEY>`: the stack file then holds ciphertext,
+    which the offline preview cannot read; the program no longer generates those keys."""
+    config = stacks.stack_values("production")
+    config["hft-frontend:app"]["secretValues"] = {
+        "NEXTAUTH_SECRET": {"secure": "v1:ZmFrZS1jaXBoZXJ0ZXh0"},
+        "JWT_SIGNING_PRIVATE_KEY": {"secure": "v1:YW5vdGhlci1vbmU="},
+    }
+    (tmp_path / "project").mkdir()
+    project = stacks.write_project(tmp_path / "project", "production", config)
+    program = render_program(project, "production", secrets.token_bytes(32))
+    result = adopt_rendered(program, read_export(live_system.write(tmp_path, "production")))
+    assert not lines_about(result.blockers, "Secret production/frontend-secrets")
+    assert not [r for r in program.state.resources if r["type"] == "random:index/randomPassword:RandomPassword"]

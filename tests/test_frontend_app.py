@@ -24,8 +24,8 @@ from components.frontend_app import (
     workload_profile,
 )
 from components.settings import AppSettings, ConfigSecret, SettingsError
-from offline_preview.engine import RecordingMonitor, Registration, is_secret
-from tests.support.stacks import DISTINCT_APP, MINIMAL_APP, find, manifests, render, settings
+from offline_preview.engine import ProgramError, RecordingMonitor, Registration, is_secret
+from tests.support.stacks import DISTINCT_APP, MINIMAL_APP, Secret, find, manifests, render, settings
 
 APP: AppSettings = settings(DISTINCT_APP).app
 APP_ID = identity("trading-ui", "qa")
@@ -444,3 +444,48 @@ def test_the_service_keeps_its_server_assigned_cluster_ip(stack: str) -> None:
     service = next(r for r in rendering.registrations if r.type == "kubernetes:core/v1:Service")
     assert set(service.ignore_changes) == {"spec.clusterIP", "spec.clusterIPs"}
     assert "clusterIP" not in service.inputs["spec"]
+
+
+# --- the live Secret's values, given by the stack ---------------------------------------------------------------
+
+
+def secret_inputs(rendering: Any) -> dict[str, Any]:
+    (secret,) = [r for r in rendering.registrations if r.type == "kubernetes:core/v1:Secret"]
+    return secret.inputs["stringData"]["value"]
+
+
+def test_a_given_secret_value_is_used_and_not_generated() -> None:
+    given = render(
+        "production", {"hft-frontend:app": {"secretValues": {"NEXTAUTH_SECRET": Secret("live-nextauth-value")}}}
+    )
+    assert secret_inputs(given)["NEXTAUTH_SECRET"] == "live-nextauth-value"
+    assert not given.by_type("random:index/randomPassword:RandomPassword")
+    assert given.by_type("tls:index/privateKey:PrivateKey"), "the other key is still generated"
+    both = render(
+        "production",
+        {
+            "hft-frontend:app": {
+                "secretValues": {"NEXTAUTH_SECRET": Secret("a"), "JWT_SIGNING_PRIVATE_KEY": Secret("b")}
+            }
+        },
+    )
+    assert not both.by_type("tls:index/privateKey:PrivateKey")
+    assert secret_inputs(both)["JWT_SIGNING_PRIVATE_KEY"] == "b"
+    plain = render("production")
+    assert plain.by_type("random:index/randomPassword:RandomPassword")
+    assert plain.by_type("tls:index/privateKey:PrivateKey")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"NEXTAUTH_SECRET": "in-plain-text"}, "must be a secret"),
+        ({"SESSION_KEY": Secret("x")}, "app.secretValues.SESSION_KEY"),
+    ],
+)
+def test_a_secret_value_in_plain_text_or_for_another_key_is_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:app": {"secretValues": values}})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+    assert "in-plain-text" not in str(error.value)

@@ -67,6 +67,8 @@ def secret_fields(model: type[BaseModel] = StackSettings, prefix: str = "") -> l
 
 
 def _as_secret(value: Any) -> Any:
+    if isinstance(value, dict):  # a map of secrets (app.secretValues): each value is one
+        return {k: _as_secret(v) for k, v in value.items()}
     if isinstance(value, str):
         return ConfigSecret(value)
     if isinstance(value, bool | int | float):
