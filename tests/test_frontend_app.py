@@ -378,7 +378,7 @@ def selectors_of(app: AppSettings) -> dict[str, Any]:
     return {
         "deployment": spec["selector"]["match_labels"],
         "pods": spec["template"]["metadata"]["labels"],
-        "service": service_spec(app, app_id)["selector"],
+        "service": cast(Any, service_spec(app, app_id))["selector"],
         "pdb": cast(Any, pdb_spec(app, app_id))["selector"]["match_labels"],
         "anti-affinity": pod["affinity"]["pod_anti_affinity"]["preferred_during_scheduling_ignored_during_execution"][
             0
