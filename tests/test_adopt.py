@@ -191,6 +191,17 @@ def test_the_guides_system_adopts_with_only_the_blockers_no_file_can_answer(
     assert "routing.tls.clusterIssuer.create" in issuer[0]
     ops = {c.urn: c.op for c in result.diff.resources}
     assert not [urn for urn, op in ops.items() if op in ("replace", "delete")]
+    # What `pulumi import` leaves out of the inputs (status, the server's bookkeeping) is no change of the plan.
+    paths = [c.path for change in result.diff.resources for c in change.changes]
+    bookkeeping = (
+        "status",
+        "metadata.uid",
+        "metadata.resourceVersion",
+        "metadata.managedFields",
+        "metadata.generation",
+    )
+    assert not [p for p in paths if p.startswith(bookkeeping)]
+    assert not [p for p in paths if "last-applied-configuration" in p]
 
 
 def test_a_system_whose_answers_are_given_adopts_with_exit_0(programs: dict[str, Program], tmp_path: Path) -> None:
