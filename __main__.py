@@ -40,6 +40,20 @@ frontend = FrontendApp(
     ),
 )
 
+# The origin lock (docs/origin-lock.md): the zone's owner makes the origin-pull CA and its client certificate;
+# another stack of the zone trusts the owner's CA, given in its stack file.
+origin_pull = None
+origin_pull_ca: pulumi.Input[str] | None = None
+if settings.origin_locked:
+    if settings.edge.owns_zone:
+        from components.origin_pull import OriginPullCertificates
+
+        origin_pull = OriginPullCertificates("origin-pull", settings.edge.zone)
+        origin_pull_ca = origin_pull.ca_cert_pem
+        pulumi.export("originPullCa", origin_pull.ca_cert_pem)
+    else:
+        origin_pull_ca = routing.origin_lock.trusted_ca_pem
+
 routes = Routing(
     "routing",
     RoutingArgs(
@@ -48,6 +62,7 @@ routes = Routing(
         target=frontend.service_target,
         namespace=settings.namespace,
         endpoints=app.endpoints,
+        origin_pull_ca=origin_pull_ca,
     ),
     # The routes and the certificate go into the namespace, which must exist first.
     opts=pulumi.ResourceOptions(depends_on=[baseline]),
@@ -65,6 +80,7 @@ if settings.edge.enabled:
             rule_hostnames=settings.rule_hostnames,
             origin=routes.address,
             static_path=routing.static_path,
+            origin_pull=origin_pull,
         ),
     )
     pulumi.export("zoneId", edge.zone_id)

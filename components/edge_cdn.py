@@ -24,6 +24,7 @@ import pulumi_cloudflare as cloudflare
 from pulumi_cloudflare import RulesetRuleArgsDict
 
 from components import naming
+from components.origin_pull import OriginPullCertificates
 from components.rule_expressions import scoped
 from components.settings import EdgeSettings, RateLimitRule, secret_input
 
@@ -32,7 +33,7 @@ RATE_LIMIT_PHASE = "http_ratelimit"
 AUTOMATIC_TTL = 1  # Cloudflare's "automatic" DNS TTL (proxied records always use it)
 
 
-def zone_settings(edge: EdgeSettings) -> dict[str, str | int]:
+def zone_settings(edge: EdgeSettings, zone_origin_pulls: bool = False) -> dict[str, str | int]:
     """Setting id -> value: the seed's intent, and better (SSL strict, HTTP/3, no minify)."""
     settings: dict[str, str | int] = {
         "ssl": "strict",  # encrypted to the origin, and its certificate validated (the seed's `full` was not)
@@ -57,9 +58,11 @@ def zone_settings(edge: EdgeSettings) -> dict[str, str | int]:
         "brotli": "on",
         "websockets": "on",
         "http3": "on",
-        # Cloudflare presents its client certificate to the origin (Authenticated Origin Pulls).
-        "tls_client_auth": "on" if edge.authenticated_origin_pulls else "off",
     }
+    if not zone_origin_pulls:
+        # Cloudflare presents its shared client certificate to the origin (global Authenticated Origin Pulls).
+        # With the zone's own certificate, AuthenticatedOriginPullsSettings owns this switch instead: one owner.
+        settings["tls_client_auth"] = "on" if edge.authenticated_origin_pulls else "off"
     if edge.proxy_read_timeout is not None:
         # Enterprise only (the settings refuse it below): the longest silence Cloudflare waits for.
         settings["proxy_read_timeout"] = edge.proxy_read_timeout
@@ -136,6 +139,9 @@ class EdgeCDNArgs:
     # The hosts the owner's rate limiting rules cover: the app's hosts in every stack of the zone
     # (`StackSettings.rule_hostnames`); empty: `hostnames`.
     rule_hostnames: Sequence[str] = ()
+    # The zone's own origin-pull client certificate (the origin lock, docs/origin-lock.md): the owner uploads
+    # it and turns zone-level Authenticated Origin Pulls on. None: the shared one, per edge.authenticatedOriginPulls.
+    origin_pull: OriginPullCertificates | None = None
 
 
 class EdgeCDN(pulumi.ComponentResource):
@@ -163,9 +169,22 @@ class EdgeCDN(pulumi.ComponentResource):
             )
             self.zone_id = zone.id
             self.name_servers = zone.name_servers
-            for setting_id, value in zone_settings(edge).items():
+            for setting_id, value in zone_settings(edge, args.origin_pull is not None).items():
                 child_name, child_opts = child(f"setting-{setting_id.replace('_', '-')}")
                 cloudflare.ZoneSetting(child_name, zone_id=zone.id, setting_id=setting_id, value=value, opts=child_opts)
+            if args.origin_pull is not None:
+                # The certificate first, then the switch: Cloudflare presents the zone's own certificate from then
+                # on (the Gateway trusts only its CA), never the shared one.
+                child_name, child_opts = child("origin-pull-certificate")
+                certificate = cloudflare.AuthenticatedOriginPullsCertificate(
+                    child_name,
+                    zone_id=zone.id,
+                    certificate=args.origin_pull.client_cert_pem,
+                    private_key=args.origin_pull.client_key_pem,
+                    opts=child_opts,
+                )
+                child_name, child_opts = child("origin-pulls", depends_on=[certificate])
+                cloudflare.AuthenticatedOriginPullsSettings(child_name, zone_id=zone.id, enabled=True, opts=child_opts)
             child_name, child_opts = child("cache-rules")
             cloudflare.Ruleset(
                 child_name,

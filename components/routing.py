@@ -131,9 +131,11 @@ def gateway_spec(
     tls_secret: str,
     tls_namespace: str,
     gateway_namespace: str,
+    envoy_proxy: str | None = None,
 ) -> dict[str, Any]:
     """An HTTPS listener per host, terminating TLS with the host's certificate, and an HTTP listener per
-    host, to which only the redirect route attaches."""
+    host, to which only the redirect route attaches; with `envoy_proxy`, the Gateway's own Envoy Gateway
+    configuration (its load balancer's source ranges: the origin lock)."""
     allowed = _allowed_routes(tls_namespace, gateway_namespace)
     certificate: dict[str, Any] = {"group": "", "kind": "Secret", "name": tls_secret}
     if tls_namespace != gateway_namespace:
@@ -159,7 +161,26 @@ def gateway_spec(
                 "allowedRoutes": allowed,
             }
         )
-    return {"gatewayClassName": class_name, "listeners": listeners}
+    spec: dict[str, Any] = {"gatewayClassName": class_name, "listeners": listeners}
+    if envoy_proxy is not None:
+        # A LocalParametersReference: an EnvoyProxy in the Gateway's namespace (Gateway API v1
+        # spec.infrastructure.parametersRef; Envoy Gateway applies it to this Gateway's proxies and Service).
+        spec["infrastructure"] = {
+            "parametersRef": {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": envoy_proxy}
+        }
+    return spec
+
+
+def envoy_proxy_spec(source_ranges: Sequence[str]) -> dict[str, Any]:
+    """The Gateway's proxies behind a load balancer that admits only `source_ranges` (Cloudflare's): the
+    Service's loadBalancerSourceRanges, which the cloud's load balancer enforces (on EKS the AWS Load Balancer
+    Controller or the in-tree controller turns them into the security group's inbound rules)."""
+    return {
+        "provider": {
+            "type": "Kubernetes",
+            "kubernetes": {"envoyService": {"type": "LoadBalancer", "loadBalancerSourceRanges": list(source_ranges)}},
+        }
+    }
 
 
 def _header_filter(headers: dict[str, str]) -> dict[str, Any]:
@@ -277,7 +298,11 @@ def request_timeout_policy(implementation: str, route_name: str, routing: Routin
 
 
 def client_traffic_policy_spec(
-    gateway: GatewayRef, https_listeners: Sequence[str], routing: RoutingSettings, ca_secret: str | None
+    gateway: GatewayRef,
+    https_listeners: Sequence[str],
+    routing: RoutingSettings,
+    ca_secret: str | None,
+    ca_kind: str = "Secret",
 ) -> dict[str, Any]:
     """Envoy Gateway, on the HTTPS listeners: the client address from X-Forwarded-For, trusted only from
     Cloudflare's ranges; with Authenticated Origin Pulls, only clients with Cloudflare's certificate."""
@@ -289,7 +314,7 @@ def client_traffic_policy_spec(
         "clientIPDetection": {"xForwardedFor": {"trustedCIDRs": list(routing.origin_lock.cloudflare_ranges)}},
     }
     if ca_secret is not None:
-        spec["tls"] = {"clientValidation": {"caCertificateRefs": [{"group": "", "kind": "Secret", "name": ca_secret}]}}
+        spec["tls"] = {"clientValidation": {"caCertificateRefs": [{"group": "", "kind": ca_kind, "name": ca_secret}]}}
     return spec
 
 
@@ -443,6 +468,9 @@ class RoutingArgs:
     # Its namespace as a plain name (the Gateway's allowedRoutes and ReferenceGrants name it).
     namespace: str
     endpoints: Endpoints  # the origins the Content-Security-Policy lets the browser connect to
+    # The origin lock (docs/origin-lock.md): the CA whose client certificates the HTTPS listeners accept (the
+    # zone's own origin-pull CA), and the load balancer admitting only Cloudflare's ranges. None: no lock.
+    origin_pull_ca: pulumi.Input[str] | None = None
 
 
 class GatewayResource(pulumi.CustomResource):
@@ -547,12 +575,30 @@ class Routing(pulumi.ComponentResource):
                 tuple(listener_name("https", h) for h in args.hostnames),
                 tuple(listener_name("http", h) for h in args.hostnames),
             )
-            child_name, child_opts = naming.child(self, name, "gateway")
+            locked = args.origin_pull_ca is not None and implementation == "envoy-gateway"
+            envoy_proxy = f"{gateway_name}-origin-lock" if locked else None
+            gateway_deps: list[pulumi.Resource] = []
+            if envoy_proxy is not None:
+                # Before the Gateway that refers to it: its load balancer never admits the internet, not even
+                # while the Gateway is first programmed.
+                gateway_deps.append(
+                    custom(
+                        "envoy-proxy",
+                        ENVOY_GATEWAY_API_VERSION,
+                        "EnvoyProxy",
+                        envoy_proxy,
+                        gateway_namespace,
+                        envoy_proxy_spec(settings.origin_lock.cloudflare_ranges),
+                    )
+                )
+            child_name, child_opts = naming.child(self, name, "gateway", depends_on=gateway_deps)
             resource = GatewayResource(
                 child_name,
                 # The provider waits until the implementation has programmed it (its addresses assigned).
                 metadata(gateway_name, gateway_namespace, labels, {"pulumi.com/waitFor": "condition=Programmed"}),
-                gateway_spec(gateway.class_name, args.hostnames, tls_secret, args.namespace, gateway_namespace),
+                gateway_spec(
+                    gateway.class_name, args.hostnames, tls_secret, args.namespace, gateway_namespace, envoy_proxy
+                ),
                 child_opts,
             )
             self.address = resource.status.apply(_first_address)
@@ -567,7 +613,20 @@ class Routing(pulumi.ComponentResource):
                 )
             if implementation == "envoy-gateway":
                 ca_secret = None
-                if settings.origin_lock.authenticated_origin_pulls:
+                ca_kind = "Secret"
+                if locked and args.origin_pull_ca is not None and settings.origin_lock.require_client_certificate:
+                    # The zone's own origin-pull CA: only Cloudflare, presenting this zone's client certificate. A
+                    # certificate, not a secret: a ConfigMap (ClientTrafficPolicy's caCertificateRefs take a ConfigMap
+                    # or a Secret "with the CA certificate in a key named ca.crt": its CRD, v1.9.0).
+                    ca_secret, ca_kind = f"{gateway_name}-origin-pull-ca", "ConfigMap"
+                    child_name, child_opts = naming.child(self, name, "origin-pull-ca")
+                    k8s.core.v1.ConfigMap(
+                        child_name,
+                        metadata=metadata(ca_secret, gateway_namespace, labels),
+                        data={"ca.crt": args.origin_pull_ca},
+                        opts=child_opts,
+                    )
+                elif settings.origin_lock.authenticated_origin_pulls:
                     ca_secret = f"{gateway_name}-origin-pull-ca"
                     child_name, child_opts = naming.child(self, name, "origin-pull-ca")
                     k8s.core.v1.Secret(
@@ -583,7 +642,7 @@ class Routing(pulumi.ComponentResource):
                     "ClientTrafficPolicy",
                     gateway_name,
                     gateway_namespace,
-                    client_traffic_policy_spec(ref, ref.https_listeners, settings, ca_secret),
+                    client_traffic_policy_spec(ref, ref.https_listeners, settings, ca_secret, ca_kind),
                 )
         else:
             # The settings require both for an existing Gateway.

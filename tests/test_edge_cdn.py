@@ -82,15 +82,20 @@ def test_every_zone_setting_has_its_value() -> None:
         "brotli": "on",
         "websockets": "on",
         "http3": "on",
-        "tls_client_auth": "off",
+        # No tls_client_auth: with the origin lock (on in production) AuthenticatedOriginPullsSettings owns it.
     }
     for setting in of_type(rendering, SETTING):
         assert setting.property_dependencies["zoneId"] == [zone.urn], "each setting belongs to this zone"
 
 
+UNLOCKED = {"hft-frontend:routing": {"originLock": {"enabled": False}}}
+
+
 def test_authenticated_origin_pulls_is_a_stack_value() -> None:
-    rendering = render("production", {"hft-frontend:edge": {"authenticatedOriginPulls": True}})
+    rendering = render("production", {**UNLOCKED, "hft-frontend:edge": {"authenticatedOriginPulls": True}})
     assert {s.inputs["settingId"]: s.inputs["value"] for s in of_type(rendering, SETTING)}["tls_client_auth"] == "on"
+    off = render("production", UNLOCKED)
+    assert {s.inputs["settingId"]: s.inputs["value"] for s in of_type(off, SETTING)}["tls_client_auth"] == "off"
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -341,7 +346,7 @@ def test_two_stacks_owning_the_zone_are_refused(render_stack: Callable[..., Rend
 def test_origin_validation_needs_the_zone_to_send_cloudflares_certificate(
     render_stack: Callable[..., Rendering],
 ) -> None:
-    overrides = {"hft-frontend:routing": {"originLock": {"authenticatedOriginPulls": True}}}
+    overrides = {"hft-frontend:routing": {"originLock": {"enabled": False, "authenticatedOriginPulls": True}}}
     with pytest.raises(ProgramError) as error:
         render_stack("production", overrides)
     assert "hft-frontend:routing.originLock.authenticatedOriginPulls" in str(error.value)

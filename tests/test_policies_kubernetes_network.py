@@ -105,7 +105,7 @@ def test_a_snippet_annotation_on_any_kind_fails() -> None:
 
 # --- Ingress: TLS only ---------------------------------------------------------------------------
 
-INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx"}}
+INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"enabled": False}}}
 
 
 def rendered_ingress(suffix: str = "ingress") -> Registration:

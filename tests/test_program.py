@@ -299,9 +299,12 @@ def test_generated_secrets_are_pulumi_secrets(stack: str) -> None:
     assert "PRIVATE KEY" in values["JWT_SIGNING_PRIVATE_KEY"]
     (password,) = rendering.by_type("random:index/randomPassword:RandomPassword")
     assert password.inputs["length"] >= 32
-    (key,) = rendering.by_type("tls:index/privateKey:PrivateKey")
+    (key,) = [k for k in rendering.by_type("tls:index/privateKey:PrivateKey") if "FrontendApp$" in k.urn]
     assert key.inputs["algorithm"] == "RSA"
     assert is_secret(key.outputs["privateKeyPemPkcs8"])
+    # The origin lock's keys (production) are secrets too.
+    for other in rendering.by_type("tls:index/privateKey:PrivateKey"):
+        assert is_secret(other.outputs["privateKeyPem"])
 
 
 def test_a_sentry_dsn_secret_reaches_the_secret_and_stays_secret(render_stack: Callable[..., Rendering]) -> None:

@@ -20,9 +20,21 @@ from offline_preview.render import stack_export
 from tests.support.crd_schemas import problems, rule_coverage, served_kinds
 from tests.support.kube_schemas import validate as validate_builtin
 from tests.support.network_policies import allowed
-from tests.support.stacks import STACKS, Secret, find, from_stack_file, manifests, render, secret_plaintexts
+from tests.support.stacks import (
+    PROJECT_DIR,
+    STACKS,
+    Secret,
+    find,
+    from_stack_file,
+    manifests,
+    render,
+    secret_plaintexts,
+)
 
-INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx"}}
+# The origin lock (on in production) is for a Gateway the program creates with Envoy Gateway: every other way
+# in states it is off (docs/origin-lock.md says how to lock them by hand).
+UNLOCKED = {"originLock": {"enabled": False}}
+INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx", **UNLOCKED}}
 # The variants a stack can take beyond its defaults, each rendered once.
 VARIANTS: dict[str, dict[str, Any]] = {
     "gateway": {},
@@ -36,18 +48,26 @@ VARIANTS: dict[str, dict[str, Any]] = {
                 "namespace": "infra",
                 "httpsListeners": ["https"],
                 "httpListener": "http",
-            }
+            },
+            **UNLOCKED,
         }
     },
-    "nginx-gateway-fabric": {"hft-frontend:routing": {"gateway": {"implementation": "nginx-gateway-fabric"}}},
-    "istio": {"hft-frontend:routing": {"gateway": {"implementation": "istio", "namespace": "istio-gateways"}}},
+    "nginx-gateway-fabric": {
+        "hft-frontend:routing": {"gateway": {"implementation": "nginx-gateway-fabric"}, **UNLOCKED}
+    },
+    "istio": {
+        "hft-frontend:routing": {"gateway": {"implementation": "istio", "namespace": "istio-gateways"}, **UNLOCKED}
+    },
     # (The zone must send Cloudflare's certificate where this stack owns it.)
     "origin-pulls": {
-        "hft-frontend:routing": {"originLock": {"authenticatedOriginPulls": True}},
+        "hft-frontend:routing": {"originLock": {"enabled": False, "authenticatedOriginPulls": True}},
         "hft-frontend:edge": {"authenticatedOriginPulls": True},
     },
     "origin-pulls-ingress-nginx": {
-        "hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"authenticatedOriginPulls": True}},
+        "hft-frontend:routing": {
+            "mode": "ingress-nginx",
+            "originLock": {"enabled": False, "authenticatedOriginPulls": True},
+        },
         "hft-frontend:edge": {"authenticatedOriginPulls": True},
     },
     "cluster-issuer-dns01": {
@@ -103,7 +123,8 @@ def test_every_ingress_is_valid_kubernetes(stack: str, version: str) -> None:
 
 def test_cel_rules_are_evaluated_and_the_rest_are_counted() -> None:
     # Every rule of the vendored CRDs compiles; the two transition rules (oldSelf) run only on update.
-    assert rule_coverage() == {"evaluated": 280, "transition": 2}
+    # 476 since the origin lock's EnvoyProxy (its CRD's CEL rules) renders in production.
+    assert rule_coverage() == {"evaluated": 476, "transition": 2}
 
 
 def test_the_cel_evaluation_can_fail() -> None:
@@ -408,9 +429,9 @@ def test_the_app_port_admits_the_routing_proxies_and_prometheus_only(
 
 
 def test_the_gateway_trusts_the_client_address_only_from_cloudflare_and_can_require_its_certificate() -> None:
-    plain = find(manifests("production"), "ClientTrafficPolicy")["spec"]
+    plain = find(manifests("staging"), "ClientTrafficPolicy")["spec"]
     assert plain["clientIPDetection"] == {"xForwardedFor": {"trustedCIDRs": list(CLOUDFLARE_RANGES)}}
-    assert "tls" not in plain, "origin pulls are off until the zone sends Cloudflare's certificate"
+    assert "tls" not in plain, "staging is not locked: no client certificate asked for"
     objects = manifests(variant("production", "origin-pulls"))
     policy = find(objects, "ClientTrafficPolicy")["spec"]
     (ca,) = policy["tls"]["clientValidation"]["caCertificateRefs"]
@@ -418,6 +439,114 @@ def test_the_gateway_trusts_the_client_address_only_from_cloudflare_and_can_requ
     assert secret["metadata"]["namespace"] == find(objects, "Gateway")["metadata"]["namespace"]
     https = {t["sectionName"] for t in policy["targetRefs"]}
     assert https == {listener_name("https", h) for h in from_stack_file("production").app.hostnames}
+
+
+# --- the origin lock (docs/origin-lock.md) ----------------------------------------------------------------------
+
+
+def test_production_locks_its_origin_in_both_layers() -> None:
+    rendering = render("production")
+    objects = manifests(rendering)
+    gateway = find(objects, "Gateway")
+    ref = gateway["spec"]["infrastructure"]["parametersRef"]
+    assert ref == {
+        "group": "gateway.envoyproxy.io",
+        "kind": "EnvoyProxy",
+        "name": f"{gateway['metadata']['name']}-origin-lock",
+    }
+    proxy = find(objects, "EnvoyProxy", ref["name"])
+    assert proxy["metadata"]["namespace"] == gateway["metadata"]["namespace"]  # a local reference
+    service = proxy["spec"]["provider"]["kubernetes"]["envoyService"]
+    assert service["type"] == "LoadBalancer"
+    assert service["loadBalancerSourceRanges"] == list(CLOUDFLARE_RANGES)
+    # The listeners admit only this zone's own client certificate: the CA the stack made, not Cloudflare's shared one.
+    policy = find(objects, "ClientTrafficPolicy")["spec"]
+    (ca,) = policy["tls"]["clientValidation"]["caCertificateRefs"]
+    assert ca["kind"] == "ConfigMap"
+    bundle = find(objects, "ConfigMap", ca["name"])["data"]["ca.crt"]
+    (authority,) = rendering.by_type("tls:index/selfSignedCert:SelfSignedCert")
+    assert bundle == authority.outputs["certPem"]
+    assert bundle != ORIGIN_PULL_CA_PEM
+    assert authority.inputs["isCaCertificate"] is True
+    # Cloudflare presents the client certificate that CA signed, for this zone (zone-level origin pulls).
+    (client,) = rendering.by_type("tls:index/locallySignedCert:LocallySignedCert")
+    assert client.inputs["caCertPem"] == authority.outputs["certPem"]
+    assert "client_auth" in client.inputs["allowedUses"]
+    (upload,) = rendering.by_type(
+        "cloudflare:index/authenticatedOriginPullsCertificate:AuthenticatedOriginPullsCertificate"
+    )
+    assert upload.inputs["certificate"] == client.outputs["certPem"]
+    assert is_secret(upload.inputs["privateKey"])
+    (switch,) = rendering.by_type("cloudflare:index/authenticatedOriginPullsSettings:AuthenticatedOriginPullsSettings")
+    assert switch.inputs["enabled"] is True
+    assert upload.urn in switch.dependencies, "the certificate first, then the switch"
+    # The EnvoyProxy exists before the Gateway refers to it.
+    proxies = [r for r in rendering.registrations if r.type.endswith(":EnvoyProxy")]
+    (gateway_reg,) = [r for r in rendering.registrations if r.type.endswith(":Gateway")]
+    assert proxies[0].urn in gateway_reg.dependencies
+
+
+def test_the_listeners_can_wait_for_the_zone_to_present_its_certificate() -> None:
+    first = manifests(
+        render("production", {"hft-frontend:routing": {"originLock": {"requireClientCertificate": False}}})
+    )
+    assert "tls" not in find(first, "ClientTrafficPolicy")["spec"]
+    assert find(first, "Gateway")["spec"]["infrastructure"]["parametersRef"]["kind"] == "EnvoyProxy"
+
+
+def test_staging_is_not_locked_unless_it_says_so() -> None:
+    objects = manifests("staging")
+    assert "infrastructure" not in find(objects, "Gateway")["spec"]
+    assert not by_kind(objects, "EnvoyProxy")
+
+
+def test_a_stack_in_anothers_zone_trusts_the_owners_ca_it_is_given() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+    locked = render("staging", {"hft-frontend:routing": {"originLock": {"enabled": True, "trustedCaPem": pem}}})
+    objects = manifests(locked)
+    assert find(objects, "Gateway")["spec"]["infrastructure"]["parametersRef"]["kind"] == "EnvoyProxy"
+    (ca,) = find(objects, "ClientTrafficPolicy")["spec"]["tls"]["clientValidation"]["caCertificateRefs"]
+    assert find(objects, "ConfigMap", ca["name"])["data"]["ca.crt"] == pem
+    assert not locked.by_type("tls:index/selfSignedCert:SelfSignedCert"), "the owner holds the CA"
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "message"),
+    [
+        ("staging", {"originLock": {"enabled": True}}, "routing.originLock.trustedCaPem: is required"),
+        ("production", {"mode": "ingress-nginx"}, "routing.originLock.enabled: is on in production"),
+        (
+            "production",
+            {"gateway": {"implementation": "istio", "namespace": "istio-gateways"}},
+            "the program locks only a Gateway it creates with Envoy Gateway",
+        ),
+        ("production", {"originLock": {"authenticatedOriginPulls": True}}, "trusts Cloudflare's shared certificate"),
+    ],
+)
+def test_an_origin_lock_the_program_cannot_build_is_refused_with_one_line(
+    stack: str, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ProgramError) as error:
+        render(stack, {"hft-frontend:routing": overrides})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_vendored_ranges_are_cloudflares_published_lists() -> None:
+    """components/data/cloudflare-ips.txt against the source documents (https://www.cloudflare.com/ips-v4/ and
+    /ips-v6/, as mirrored by lord-alfred/ipranges at the commit components/data/README.md names, vendored unchanged
+    in tests/data/cloudflare-ips with their blob hashes)."""
+    source = PROJECT_DIR / "tests" / "data" / "cloudflare-ips"
+    blobs = {
+        "ipv4.txt": "c07acd300ca9d8d745b68cd40bbaf95b72fa54ed",
+        "ipv6.txt": "ff5be1f0216f985b59c0f4e0fc153b294e61ce2a",
+    }
+    published: list[str] = []
+    for name, blob in blobs.items():
+        data = (source / name).read_bytes()
+        assert hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() == blob, f"{name} is not the mirror's file"
+        published += [line.strip() for line in data.decode().splitlines() if line.strip()]
+    assert sorted(CLOUDFLARE_RANGES) == sorted(published)
 
 
 def test_ingress_nginx_can_require_cloudflares_certificate() -> None:

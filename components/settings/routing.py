@@ -174,10 +174,23 @@ class HstsSettings(_Model):
 
 
 class OriginLockSettings(_Model):
-    """Only Cloudflare may reach the origin (docs/routing.md, "The origin only behind Cloudflare")."""
+    """Only Cloudflare may reach the origin (docs/origin-lock.md)."""
 
-    # Require Cloudflare's client certificate (Authenticated Origin Pulls). Turn the zone's
-    # Authenticated Origin Pulls on first, or the origin refuses Cloudflare too.
+    # The lock, in both layers: the Gateway's load balancer admits only `cloudflareRanges` (an EnvoyProxy with
+    # loadBalancerSourceRanges), and its HTTPS listeners admit only clients with a certificate of this stack's
+    # own CA, which Cloudflare presents for this zone alone (zone-level Authenticated Origin Pulls). Cloudflare's
+    # ranges and its shared certificate admit every Cloudflare customer's zone: a first layer, not the lock.
+    # Default: on in production (StackSettings.origin_locked), off elsewhere.
+    enabled: bool | None = None
+    # Where another stack owns the zone (and so the client certificate): its CA, the owner's `originPullCa`
+    # output (a certificate, not a secret).
+    trusted_ca_pem: str | None = Field(default=None, pattern=r"^-----BEGIN CERTIFICATE-----")
+    # The listeners ask for the zone's client certificate. Turning the lock on where Cloudflare already sends
+    # traffic to the Gateway: first `false` (the zone uploads its certificate and presents it), then `true`
+    # (docs/origin-lock.md, "Turning it on"), so no request meets a listener before Cloudflare has a certificate.
+    require_client_certificate: bool = True
+    # Require Cloudflare's *shared* client certificate (global Authenticated Origin Pulls): a first layer only.
+    # Turn the zone's Authenticated Origin Pulls on first, or the origin refuses Cloudflare too.
     authenticated_origin_pulls: bool = False
     # Cloudflare's published ranges (https://www.cloudflare.com/ips/), trusted for the client address.
     cloudflare_ranges: tuple[CidrBlock, ...] = Field(default_factory=lambda: CLOUDFLARE_RANGES, strict=False)

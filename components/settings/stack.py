@@ -95,6 +95,56 @@ class StackSettings(_Model):
                     )
         return self
 
+    @property
+    def origin_locked(self) -> bool:
+        """The origin lock (routing.originLock.enabled): on in production unless the stack says otherwise."""
+        lock = self.routing.origin_lock
+        return lock.enabled if lock.enabled is not None else self.environment == "production"
+
+    @model_validator(mode="after")
+    def _origin_lock_coherent(self) -> Self:
+        lock, edge, gateway = self.routing.origin_lock, self.edge, self.routing.gateway
+        if not self.origin_locked:
+            return self
+        key = "routing.originLock.enabled"
+        state = "on in production unless set to false" if lock.enabled is None else "true"
+        if not edge.enabled:
+            raise RuleError(
+                key,
+                lock.enabled,
+                f"is {state}, but nothing locks the origin to Cloudflare without the edge (edge.enabled: false)",
+            )
+        if self.routing.mode != "gateway" or not gateway.create or gateway.implementation != "envoy-gateway":
+            raise RuleError(
+                key,
+                lock.enabled,
+                f"is {state}, and the program locks only a Gateway it creates with Envoy Gateway; elsewhere set the "
+                "load balancer's source ranges on the controller's Service (docs/origin-lock.md) and "
+                "originLock.enabled: false",
+            )
+        if lock.authenticated_origin_pulls:
+            raise RuleError(
+                "routing.originLock.authenticatedOriginPulls",
+                True,
+                "trusts Cloudflare's shared certificate, which every Cloudflare zone presents; the lock trusts the "
+                "zone's own CA: leave it out",
+            )
+        if edge.owns_zone and edge.authenticated_origin_pulls:
+            raise RuleError(
+                "edge.authenticatedOriginPulls",
+                True,
+                "switches on the shared certificate (tls_client_auth); with the origin lock the zone presents its "
+                "own (AuthenticatedOriginPullsSettings): leave it out",
+            )
+        if not edge.owns_zone and lock.trusted_ca_pem is None:
+            raise RuleError(
+                "routing.originLock.trustedCaPem",
+                None,
+                "is required where another stack owns the zone: its `originPullCa` output (pulumi stack output "
+                "originPullCa --stack <owner>), or set routing.originLock.enabled: false",
+            )
+        return self
+
     @model_validator(mode="after")
     def _origin_pulls_from_the_edge(self) -> Self:
         # Validating Cloudflare's client certificate at the origin before the zone sends it would

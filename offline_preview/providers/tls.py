@@ -21,3 +21,18 @@ def private_key(resource: NewResource) -> Computed:
         "publicKeyFingerprintMd5": hex_placeholder(resource.seed("md5"), 32),
         "publicKeyFingerprintSha256": "SHA256:" + hex_placeholder(resource.seed("sha256"), 43),
     }
+
+
+@computes("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert")
+def certificate(resource: NewResource) -> Computed:
+    return f"{resource.name}-id", {
+        "certPem": _pem("CERTIFICATE", resource),
+        "validityStartTime": "2026-01-01T00:00:00Z",
+        "validityEndTime": "2027-01-01T00:00:00Z",
+        "readyForRenewal": False,
+    }
+
+
+@computes("tls:index/certRequest:CertRequest")
+def certificate_request(resource: NewResource) -> Computed:
+    return f"{resource.name}-id", {"certRequestPem": _pem("CERTIFICATE REQUEST", resource)}
