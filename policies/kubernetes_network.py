@@ -1,7 +1,7 @@
 """Traffic into the cluster: no object carries a configuration snippet, an Ingress serves its hosts
 over TLS only, a Gateway's plain-HTTP listener only redirects to HTTPS, no Gateway listener admits
-routes from every namespace, and a LoadBalancer Service (which bypasses the ingress layer: its TLS, WAF
-and rate limits) is flagged for review."""
+routes from every namespace, a production origin admits only Cloudflare's addresses, and a LoadBalancer
+Service (which bypasses the ingress layer: its TLS, WAF and rate limits) is flagged for review."""
 
 from __future__ import annotations
 
@@ -195,6 +195,56 @@ def check_load_balancer_service(args: ResourceValidationArgs) -> Iterator[str]:
         )
 
 
+PRODUCTION_ENVIRONMENTS = "productionEnvironments"
+ENVOY_GATEWAY = "gateway.envoyproxy.io"
+OPEN_RANGES = frozenset({"0.0.0.0/0", "::/0"})
+
+
+def _production(args: ResourceValidationArgs) -> bool:
+    """An object of a production environment: its `environment` label (every object the program renders carries
+    it) is one of the policy's `productionEnvironments` (default: production)."""
+    environments = items(args.get_config(), PRODUCTION_ENVIRONMENTS) or ["production"]
+    return get(args.props, "metadata", "labels", "environment") in environments
+
+
+def _open_ranges(ranges: list[Any]) -> str | None:
+    """Why a load balancer's source ranges admit the internet, or None when they do not."""
+    listed = [str(r) for r in ranges]
+    if not listed:
+        return "no loadBalancerSourceRanges (every address)"
+    opened = sorted(OPEN_RANGES & set(listed))
+    return f"loadBalancerSourceRanges {', '.join(opened)} (every address)" if opened else None
+
+
+def check_origin_admits_only_cloudflare(args: ResourceValidationArgs) -> Iterator[str]:
+    """In production the origin's load balancer admits only the edge's addresses: anyone who finds an open origin
+    bypasses the edge's WAF and rate limits (in gateway mode the only ones). A Gateway without its own EnvoyProxy
+    gets Envoy Gateway's default Service, which admits every address."""
+    if not _production(args):
+        return
+    group_kind = kubernetes_kind(args.resource_type)
+    name = show(get(args.props, "metadata", "name"))
+    fix = "Lock it to Cloudflare's ranges (routing.originLock.enabled: true; docs/origin-lock.md)."
+    if group_kind == (GATEWAY_API, "Gateway"):
+        ref = get(args.props, "spec", "infrastructure", "parametersRef")
+        if not (isinstance(ref, Mapping) and ref.get("group") == ENVOY_GATEWAY and ref.get("kind") == "EnvoyProxy"):
+            yield (
+                f"Gateway {name}: no spec.infrastructure.parametersRef to an EnvoyProxy, so its proxies get the "
+                f"default load balancer, which admits every address. {fix}"
+            )
+    elif group_kind == (ENVOY_GATEWAY, "EnvoyProxy"):
+        service = get(args.props, "spec", "provider", "kubernetes", "envoyService")
+        kind = get(service, "type") if isinstance(service, Mapping) else None
+        if kind in (None, "LoadBalancer"):  # Envoy Gateway's default Service type is LoadBalancer
+            why = _open_ranges(items(service, "loadBalancerSourceRanges"))
+            if why:
+                yield f"EnvoyProxy {name}: its load balancer has {why}. {fix}"
+    elif group_kind == ("core", "Service") and get(args.props, "spec", "type") == "LoadBalancer":
+        why = _open_ranges(items(args.props, "spec", "loadBalancerSourceRanges"))
+        if why:
+            yield f"Service {name}: a LoadBalancer with {why}. {fix}"
+
+
 POLICIES: list[Policy] = [
     resource_policy(
         "no-snippet-annotations",
@@ -227,6 +277,26 @@ POLICIES: list[Policy] = [
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
         resource_types=lambda resource_type: _gateway_api_type(resource_type) == "Gateway",
+    ),
+    resource_policy(
+        "production-origin-admits-only-cloudflare",
+        "A production origin's load balancer admits only Cloudflare's addresses (a Gateway with its EnvoyProxy, "
+        "source ranges that are not every address).",
+        check_origin_admits_only_cloudflare,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+        resource_types=lambda resource_type: (
+            kubernetes_kind(resource_type)
+            in {(GATEWAY_API, "Gateway"), (ENVOY_GATEWAY, "EnvoyProxy"), ("core", "Service")}
+        ),
+        config={
+            PRODUCTION_ENVIRONMENTS: {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "default": ["production"],
+                "description": "The `environment` label values of production objects.",
+            }
+        },
     ),
     resource_policy(
         "service-load-balancer-review",

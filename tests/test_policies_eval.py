@@ -54,7 +54,8 @@ def broken_production() -> Rendering:
             elif registration.type == "kubernetes:core/v1:Secret":
                 props["stringData"] = props["stringData"]["value"]
             elif registration.type == "kubernetes:core/v1:Service":
-                props["spec"]["type"] = "LoadBalancer"
+                props["spec"]["type"] = "LoadBalancer"  # advisory: reviewed, as it admits only Cloudflare
+                props["spec"]["loadBalancerSourceRanges"] = ["173.245.48.0/20"]
     return Rendering(STACK, PROJECT, registrations)
 
 

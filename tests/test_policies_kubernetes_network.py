@@ -89,6 +89,7 @@ def test_the_programs_service_passes() -> None:
 def test_a_load_balancer_service_is_flagged_for_review() -> None:
     service = rendered("kubernetes:core/v1:Service", "hft-frontend-service")
     service.inputs["spec"]["type"] = "LoadBalancer"
+    service.inputs["spec"]["loadBalancerSourceRanges"] = ["173.245.48.0/20"]
     violations = evaluate(service)
     assert [(v.policy_name, v.enforcement_level) for v in violations] == [("service-load-balancer-review", "advisory")]
     assert 'Service "hft-frontend-service": spec.type is LoadBalancer' in violations[0].message
@@ -277,3 +278,48 @@ def test_a_selector_with_expressions_passes() -> None:
         "matchExpressions": [expression]
     }
     assert fired(evaluate(gateway), ALL_NAMESPACES) == []
+
+
+# --- a production origin admits only Cloudflare ---------------------------------------------------------------
+
+ORIGIN = "production-origin-admits-only-cloudflare"
+
+
+def test_the_locked_production_origin_passes() -> None:
+    for type_, name in (
+        ("kubernetes:gateway.networking.k8s.io/v1:Gateway", "routing-gateway"),
+        ("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", "routing-envoy-proxy"),
+    ):
+        assert fired(evaluate(rendered(type_, name)), ORIGIN) == []
+
+
+def test_a_production_gateway_without_its_envoy_proxy_fails() -> None:
+    gateway = rendered("kubernetes:gateway.networking.k8s.io/v1:Gateway", "routing-gateway")
+    del gateway.inputs["spec"]["infrastructure"]
+    (violation,) = fired(evaluate(gateway), ORIGIN)
+    assert violation.enforcement_level == "mandatory"
+    assert "no spec.infrastructure.parametersRef to an EnvoyProxy" in violation.message
+    gateway.inputs["metadata"]["labels"]["environment"] = "staging"
+    assert fired(evaluate(gateway), ORIGIN) == [], "only production's origin must be locked"
+    gateway.inputs["metadata"]["labels"]["environment"] = "prod-eu"
+    config = {ORIGIN: {"productionEnvironments": ["prod-eu"]}}
+    assert fired(evaluate(gateway, config=config), ORIGIN), "production is what the policy's config says"
+
+
+@pytest.mark.parametrize(
+    ("ranges", "why"),
+    [(None, "no loadBalancerSourceRanges"), (["0.0.0.0/0"], "0.0.0.0/0"), (["::/0", "173.245.48.0/20"], "::/0")],
+)
+def test_a_production_load_balancer_open_to_the_internet_fails(ranges: list[str] | None, why: str) -> None:
+    proxy = rendered("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy", "routing-envoy-proxy")
+    service_spec = proxy.inputs["spec"]["provider"]["kubernetes"]["envoyService"]
+    service = rendered("kubernetes:core/v1:Service", "hft-frontend-service")
+    service.inputs["spec"]["type"] = "LoadBalancer"
+    if ranges is None:
+        del service_spec["loadBalancerSourceRanges"]
+    else:
+        service_spec["loadBalancerSourceRanges"] = ranges
+        service.inputs["spec"]["loadBalancerSourceRanges"] = ranges
+    for resource in (proxy, service):
+        (violation,) = fired(evaluate(resource), ORIGIN)
+        assert why in violation.message
