@@ -18,6 +18,7 @@ the namespace and the Service's name and turns the specs into resources parented
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ import pulumi_kubernetes as k8s
 from components import naming
 from components.k8s import AppIdentity, ServiceTarget, metadata
 from components.settings import AlertRule, ObservabilitySettings
+from components.settings.observability import SloSettings
+from components.slo import dashboard_targets, slo_rule_groups
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 METRICS_PATH = "/metrics"
@@ -252,7 +255,9 @@ def prometheus_rule_spec(
     rules = alert_rules(settings, scope)
     if backup_schedule is not None:
         rules.append(backup_alert(settings, backup_schedule))
-    return {"groups": [{"name": RULE_GROUP, "rules": rules}]}
+    # The seed's five alerts stay as operators know them; the SLOs' burn-rate alerts come beside them.
+    slo_groups = slo_rule_groups(settings.slos, scope.scraped, settings.runbook_base_url)
+    return {"groups": [{"name": RULE_GROUP, "rules": rules}, *slo_groups]}
 
 
 # --- Grafana dashboard -------------------------------------------------------------------------
@@ -297,7 +302,7 @@ def _panel(
     return panel
 
 
-def grafana_dashboard(app: AppIdentity, scope: Scope) -> dict[str, Any]:
+def grafana_dashboard(app: AppIdentity, scope: Scope, slos: Sequence[SloSettings] = ()) -> dict[str, Any]:
     """The seed's dashboard in current panel types, its queries scoped like the alerts.
 
     The data source is a variable, so the same JSON works with whatever Prometheus data source
@@ -374,8 +379,21 @@ def grafana_dashboard(app: AppIdentity, scope: Scope) -> dict[str, Any]:
                 ],
                 (12, 8, 12, 8),
             ),
+            *_slo_panels(slos),
         ],
     }
+
+
+def _slo_panels(slos: Sequence[SloSettings]) -> list[dict[str, Any]]:
+    """The SLOs' error budget left over the period and their burn rate now (1 = exactly sustainable), from
+    the Sloth-named recording rules (components/slo.py)."""
+    if not slos:
+        return []
+    targets = dashboard_targets(slos)
+    return [
+        _panel(5, "Error budget remaining (30 days)", "stat", "percentunit", targets["remaining"], (0, 16, 12, 8)),
+        _panel(6, "Error budget burn rate", "timeseries", "short", targets["burn"], (12, 16, 12, 8)),
+    ]
 
 
 # --- the component -----------------------------------------------------------------------------
@@ -447,7 +465,9 @@ class Observability(pulumi.ComponentResource):
         self.dashboard = k8s.core.v1.ConfigMap(
             child_name,
             metadata=metadata(names["dashboard"], args.dashboard_namespace, {**app.labels, **GRAFANA_DASHBOARD_LABELS}),
-            data=scope.apply(lambda s: {f"{app.instance}.json": json.dumps(grafana_dashboard(app, s), indent=2)}),
+            data=scope.apply(
+                lambda s: {f"{app.instance}.json": json.dumps(grafana_dashboard(app, s, settings.slos), indent=2)}
+            ),
             opts=child_opts,
         )
 

@@ -309,7 +309,7 @@ def test_the_component_registers_valid_resources_under_itself(pulumi_mocks: Reco
         assert config_map["metadata"]["name"] == "trading-ui-qa-dashboard"
         assert config_map["metadata"]["labels"].items() >= GRAFANA_DASHBOARD_LABELS.items()
         (document,) = config_map["data"].values()
-        assert json.loads(document) == grafana_dashboard(app, scope)
+        assert json.loads(document) == grafana_dashboard(app, scope, observability.slos)
 
     resources = [component.service_monitor, component.prometheus_rule, component.dashboard]
     return pulumi.Output.all(*[resource.urn for resource in resources]).apply(check)
