@@ -151,6 +151,7 @@ class Registration:
     version: str = ""
     provider: str = ""
     replacement_trigger: Any = None
+    ignore_changes: list[str] = field(default_factory=list)
 
     @property
     def package(self) -> str:
@@ -203,6 +204,7 @@ class RecordingMonitor(MockMonitor):
             version=request.version,
             provider=request.provider,
             replacement_trigger=plain(request.replacement_trigger) if request.HasField("replacement_trigger") else None,
+            ignore_changes=list(request.ignoreChanges),
         )
         self.registrations[urn] = registration
         if request.type == STACK_TYPE:

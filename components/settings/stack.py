@@ -11,6 +11,7 @@ from components.settings.app import AppSettings
 from components.settings.backup import BackupSettings
 from components.settings.base import DnsLabel, RuleError, SecretValue, _Model
 from components.settings.cluster import ClusterSettings
+from components.settings.delivery import DeliverySettings
 from components.settings.edge import EdgeSettings, in_zone
 from components.settings.observability import ObservabilitySettings
 from components.settings.routing import RoutingSettings
@@ -29,6 +30,7 @@ class StackSettings(_Model):
     edge: EdgeSettings = EdgeSettings()
     backup: BackupSettings = BackupSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    delivery: DeliverySettings = DeliverySettings()
     # The Sentry DSN carries the project's key: a Pulumi secret only.
     sentry_dsn: SecretValue | None = None
 
@@ -57,5 +59,30 @@ class StackSettings(_Model):
                 "routing.originLock.authenticatedOriginPulls",
                 True,
                 "the zone does not send Cloudflare's certificate: set edge.authenticatedOriginPulls: true first",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _canary_needs(self) -> Self:
+        # The canary's weights are the Gateway API plugin's: ingress-nginx mode has no HTTPRoute to move.
+        if not self.delivery.canary:
+            return self
+        if self.routing.mode != "gateway":
+            raise RuleError(
+                "delivery.strategy", "canary", "needs routing.mode: gateway (the canary's weights live in HTTPRoutes)"
+            )
+        # The analysis reads the canary's series, which only the ServiceMonitor's relabelling produces.
+        if not self.observability.enabled:
+            raise RuleError(
+                "delivery.strategy", "canary", "needs observability.enabled: true (the analysis reads its series)"
+            )
+        # With workloadRef Argo scales the Deployment to 0, so the program stops setting its replicas. Under
+        # server-side apply a field dropped from the inputs that no other manager owns is removed (reset to
+        # its default, 1 replica) on that `up`; with the HPA on, the program never set it (docs/delivery.md).
+        if not self.app.autoscaling.enabled:
+            raise RuleError(
+                "delivery.strategy",
+                "canary",
+                "needs app.autoscaling.enabled: true (the HPA owns the replica count the Rollout takes over)",
             )
         return self
