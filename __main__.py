@@ -143,7 +143,11 @@ if settings.observability.enabled:
 pulumi.export("namespace", baseline.namespace.metadata.name)
 pulumi.export("deploymentName", frontend.deployment.metadata.name)
 pulumi.export("serviceName", frontend.service_name)
-pulumi.export("servicePort", app.service.port)  # the deploy's NetworkPolicy probe connects to it
+pulumi.export("servicePort", app.service.port)
+if delivery is not None:
+    pulumi.export(
+        "rolloutName", delivery.rollout_name
+    )  # the deploy waits for its release  # the deploy's NetworkPolicy probe connects to it
 pulumi.export("hostnames", routes.hostnames)
 if routes.address is not None:
     # What the edge's DNS records point at: the Gateway's (or Ingress's) load balancer.
