@@ -130,9 +130,10 @@ def test_the_stable_and_canary_services_select_as_the_apps_service_does() -> Non
     assert stable["metadata"]["name"] != canary_service["metadata"]["name"]
     for service in (stable, canary_service):
         assert service["spec"]["selector"] == app_service()["spec"]["selector"]
-        assert service["spec"]["ports"] == [
-            {**port, "protocol": "TCP"} for port in app_service()["spec"]["ports"]
-        ] or service["spec"]["ports"] == app_service()["spec"]["ports"]
+        assert (
+            service["spec"]["ports"] == [{**port, "protocol": "TCP"} for port in app_service()["spec"]["ports"]]
+            or service["spec"]["ports"] == app_service()["spec"]["ports"]
+        )
     assert stable["metadata"]["labels"][TRAFFIC_ROLE_LABEL] == "stable"
     assert canary_service["metadata"]["labels"][TRAFFIC_ROLE_LABEL] == "canary"
 
@@ -304,7 +305,7 @@ def test_the_steps_climb_to_100(steps: list[dict[str, Any]], expected: str) -> N
 def test_a_canary_needs_the_gateway_and_the_scrapes(more: dict[str, Any], needs: str) -> None:
     with pytest.raises(SettingsError) as error:
         settings_of({"strategy": "canary"}, **more)
-    assert f"delivery.strategy = \"canary\": {needs}" in str(error.value)
+    assert f'delivery.strategy = "canary": {needs}' in str(error.value)
 
 
 def test_a_canary_needs_the_hpa_to_own_the_replicas() -> None:
@@ -316,7 +317,14 @@ def test_a_canary_needs_the_hpa_to_own_the_replicas() -> None:
 
 def test_two_stacks_of_one_cluster_may_not_both_install_the_controller(tmp_path: Path) -> None:
     with pytest.raises(ProgramError) as error:
-        render("staging", {"hft-frontend:cluster": {"name": "hft-production"}, "hft-frontend:delivery": {"strategy": "canary"}, "hft-frontend:app": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4}}})
+        render(
+            "staging",
+            {
+                "hft-frontend:cluster": {"name": "hft-production"},
+                "hft-frontend:delivery": {"strategy": "canary"},
+                "hft-frontend:app": {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 4}},
+            },
+        )
     assert "the Argo Rollouts controller is owned by the stack 'production'" in str(error.value)
 
 
@@ -328,7 +336,8 @@ def test_the_controller_runs_restricted_with_the_pinned_plugin() -> None:
     assert values["podSecurityContext"]["runAsNonRoot"] is True
     assert values["podSecurityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     container = values["containerSecurityContext"]
-    assert container["allowPrivilegeEscalation"] is False and container["capabilities"] == {"drop": ["ALL"]}
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
     assert container["readOnlyRootFilesystem"] is True
     (plugin,) = values["controller"]["trafficRouterPlugins"]
     assert plugin == {
@@ -367,12 +376,19 @@ def test_the_controllers_namespace_is_guarded_and_reaches_prometheus() -> None:
     labels = find(objects(), "Namespace", "argo-rollouts")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
     egress = find(namespace, "NetworkPolicy", "argo-rollouts-egress")["spec"]["egress"]
-    assert {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
-            "ports": [{"protocol": "TCP", "port": 9090}]} in egress
+    assert {
+        "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+        "ports": [{"protocol": "TCP", "port": 9090}],
+    } in egress
     # HTTPS anywhere but the metadata endpoint: the API server and github.com (the plugin's download).
     assert any(r["ports"] == [{"protocol": "TCP", "port": 443}] for r in egress)
-    release = next(r for r in render(PROD).registrations if r.type == "kubernetes:helm.sh/v3:Release" and r.name == "delivery-controller")
-    assert release.inputs["chart"] == "argo-rollouts" and release.inputs["version"] == "2.41.0"
+    release = next(
+        r
+        for r in render(PROD).registrations
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.name == "delivery-controller"
+    )
+    assert release.inputs["chart"] == "argo-rollouts"
+    assert release.inputs["version"] == "2.41.0"
     assert release.inputs["namespace"] == "argo-rollouts"
 
 

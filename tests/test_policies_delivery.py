@@ -42,7 +42,9 @@ def test_production_passes_every_canary_policy() -> None:
 
 def test_a_rule_without_the_canary_service_fires() -> None:
     parts = canary_parts()
-    assert fired(evaluate(parts["rollout"], parts["route"], parts["websocket"]), "canary-routes-list-canary-service") == []
+    assert (
+        fired(evaluate(parts["rollout"], parts["route"], parts["websocket"]), "canary-routes-list-canary-service") == []
+    )
     rule = spec(parts["websocket"])["rules"][0]
     rule["backendRefs"] = rule["backendRefs"][:1]  # the canary's backend dropped
     violations = evaluate(parts["rollout"], parts["route"], parts["websocket"])
@@ -81,7 +83,7 @@ def test_an_hpa_on_the_taken_over_deployment_fires() -> None:
     spec(parts["hpa"])["scaleTargetRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hft-frontend"}
     violations = evaluate(parts["rollout"], parts["hpa"])
     assert len(fired(violations, "hpa-targets-rollout")) == 1
-    assert "which Rollout \"hft-frontend\" has taken over" in messages(violations, "hpa-targets-rollout")
+    assert 'which Rollout "hft-frontend" has taken over' in messages(violations, "hpa-targets-rollout")
     # Without the Rollout, the same HPA is the rolling stack's own.
     assert fired(evaluate(parts["hpa"]), "hpa-targets-rollout") == []
 
