@@ -182,7 +182,6 @@ def rollout_spec(
     stable: str,
     canary: str,
     routes: Sequence[str],
-    namespace: str,
     analysis_template: str,
     replicas: int,
 ) -> dict[str, Any]:
@@ -204,9 +203,9 @@ def rollout_spec(
             "canary": {
                 "stableService": stable,
                 "canaryService": canary,
-                "trafficRouting": {
-                    "plugins": {PLUGIN_NAME: {"httpRoutes": [{"name": r} for r in routes], "namespace": namespace}}
-                },
+                # The routes live in the Rollout's namespace, the plugin's default (its docs, "Using Multiple
+                # Routes": `namespace` is optional and defaults to the rollout's).
+                "trafficRouting": {"plugins": {PLUGIN_NAME: {"httpRoutes": [{"name": r} for r in routes]}}},
                 "steps": canary_steps(delivery),
                 # Background analysis from the first pause on: the first setWeight has sent the canary its
                 # share, so its pods have requests to judge.
@@ -373,7 +372,6 @@ class Delivery(pulumi.ComponentResource):
                     values[1],
                     values[2],
                     args.routes,
-                    args.namespace,
                     template_name,
                     args.replicas,
                 )

@@ -53,8 +53,8 @@ def broken_production() -> Rendering:
                 props["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
             elif registration.type == "kubernetes:core/v1:Secret":
                 props["stringData"] = props["stringData"]["value"]
-            elif registration.type == "kubernetes:core/v1:Service":
-                props["spec"]["type"] = "LoadBalancer"
+            elif registration.type == "kubernetes:core/v1:Service" and registration.name == "hft-frontend-service":
+                props["spec"]["type"] = "LoadBalancer"  # the app's (not a canary stack's traffic Services)
     return Rendering(STACK, PROJECT, registrations)
 
 

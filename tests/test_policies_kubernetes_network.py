@@ -105,7 +105,8 @@ def test_a_snippet_annotation_on_any_kind_fails() -> None:
 
 # --- Ingress: TLS only ---------------------------------------------------------------------------
 
-INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx"}}
+# A canary needs gateway mode (docs/delivery.md): in ingress-nginx mode production releases rolling.
+INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx"}, "hft-frontend:delivery": {"strategy": "rolling"}}
 
 
 def rendered_ingress(suffix: str = "ingress") -> Registration:
