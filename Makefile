@@ -8,12 +8,14 @@ PY     := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 STACK  ?= production
 
-.PHONY: help setup preview audit diff test lint typecheck unit bench lock clean
+.PHONY: help setup preview audit adopt diff test lint typecheck unit bench lock clean
 
 help:
 	@echo "make preview STACK=<staging|production>  offline preview: resource tree, build/<stack>/manifests, stack.json"
 	@echo "make audit FILE=<state> [REPORT=<file>]   the policy pack over a \`pulumi stack export\` or checkpoint (FILE=/dev/stdin reads stdin),"
 	@echo "                                          judging each resource's live values (outputs) where the state has them; drift fails it"
+	@echo "make adopt STACK=<stack> LIVE=<dir>       what the first pulumi up does to the live system (docs/adoption.md):"
+	@echo "                                          build/<stack>/import.json, adoption.json, adoption.md; blockers fail it"
 	@echo "make test                                 ruff, type checker and every test"
 	@echo "make bench                                wall time and peak memory of the production preview and of make audit on"
 	@echo "                                          generated 5,000- and 50,000-resource states, against their budgets"
@@ -61,6 +63,23 @@ audit: setup
 	  2) echo "make audit: the state, the config or an option could not be used (the audit exited 2)" >&2 ;; \
 	  3) echo "make audit: internal error of the audit (it exited 3)" >&2 ;; \
 	  *) echo "make audit: the audit exited $$status" >&2 ;; \
+	esac; \
+	exit $$status
+
+# What the first `pulumi up --stack <stack>` does to the live system, offline, from an operator's export
+# (docs/adoption.md: the export commands and the phases): writes build/<stack>/import.json, adoption.json and
+# adoption.md. Exits 1 with a line per blocker, 2 when the export or the stack file cannot be used, 3 on an
+# internal error, saying which.
+adopt: setup
+	@if [ -z $(call quote,$(LIVE)) ]; then echo "usage: make adopt STACK=<stack> LIVE=<export folder>" >&2; exit 2; fi; \
+	$(PY) -m offline_preview.adopt --stack $(call quote,$(STACK)) --live $(call quote,$(LIVE)); \
+	status=$$?; \
+	case $$status in \
+	  0) ;; \
+	  1) echo "make adopt: blockers: the first up would destroy or reset live objects (the adoption exited 1)" >&2 ;; \
+	  2) echo "make adopt: the export or the stack file could not be used (the adoption exited 2)" >&2 ;; \
+	  3) echo "make adopt: internal error of the adoption (it exited 3)" >&2 ;; \
+	  *) echo "make adopt: the adoption exited $$status" >&2 ;; \
 	esac; \
 	exit $$status
 

@@ -88,6 +88,7 @@ if settings.edge.enabled:
         EdgeCDNArgs(
             settings=settings.edge,
             hostnames=app.hostnames,
+            rule_hostnames=settings.rule_hostnames,
             origin=routes.address,
             static_path=routing.static_path,
         ),
@@ -102,6 +103,7 @@ if settings.backup.enabled:
         "backup-store",
         BackupStoreArgs(
             settings=settings.backup,
+            prefix=settings.backup.storage_prefix(settings.environment),
             velero_namespace=velero.namespace,
             velero_service_account=velero.service_account,
         ),

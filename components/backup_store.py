@@ -110,12 +110,14 @@ def velero_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
     }
 
 
-def lifecycle_rules(backup: BackupSettings) -> list[BucketLifecycleConfigurationRuleArgsDict]:
+def lifecycle_rules(backup: BackupSettings, prefix: str) -> list[BucketLifecycleConfigurationRuleArgsDict]:
     return [
         {
             "id": "sweep-what-velero-missed",
             "status": "Enabled",
-            "filter": {},  # every object
+            # Velero's own prefix only, with its slash (so `production/` never matches `production-old/`): the
+            # bucket may hold other things (the guide's tarballs under frontend/), which no rule here expires.
+            "filter": {"prefix": f"{prefix}/"},
             "expiration": {"days": backup.sweep_after_days},
             "noncurrent_version_expiration": {"noncurrent_days": backup.noncurrent_version_expiration_days},
             "abort_incomplete_multipart_upload": {"days_after_initiation": backup.abort_incomplete_upload_days},
@@ -140,6 +142,7 @@ def object_lock_rule(backup: BackupSettings) -> BucketObjectLockConfigurationRul
 @dataclass(frozen=True)
 class BackupStoreArgs:
     settings: BackupSettings
+    prefix: str  # Velero's prefix in the bucket (BackupSettings.storage_prefix): the lifecycle's scope
     # Velero's service account, which alone may assume the role.
     velero_namespace: str
     velero_service_account: str
@@ -177,7 +180,9 @@ class BackupStore(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             child_name,
             bucket=backup.bucket_name,
-            object_lock_enabled=backup.object_lock.enabled,
+            # Object Lock comes from BucketObjectLockConfiguration below, which enables it on new and existing
+            # buckets alike (the pinned pulumi-aws docstring; S3 has allowed it on existing buckets since 2023),
+            # never from `object_lock_enabled`, which forces a new bucket (terraform-provider-aws bucket.go ForceNew).
             force_destroy=False,
             region=region,
             opts=child_opts,
@@ -219,7 +224,7 @@ class BackupStore(pulumi.ComponentResource):
         # After versioning: the noncurrent-version rule needs it on.
         child_name, child_opts = child("lifecycle", depends_on=[versioning])
         aws.s3.BucketLifecycleConfiguration(
-            child_name, bucket=bucket_id, rules=lifecycle_rules(backup), region=region, opts=child_opts
+            child_name, bucket=bucket_id, rules=lifecycle_rules(backup, args.prefix), region=region, opts=child_opts
         )
         child_name, child_opts = child("policy")
         aws.s3.BucketPolicy(

@@ -24,6 +24,7 @@ import pulumi_cloudflare as cloudflare
 from pulumi_cloudflare import RulesetRuleArgsDict
 
 from components import naming
+from components.rule_expressions import scoped
 from components.settings import EdgeSettings, RateLimitRule, secret_input
 
 CACHE_PHASE = "http_request_cache_settings"
@@ -33,8 +34,15 @@ AUTOMATIC_TTL = 1  # Cloudflare's "automatic" DNS TTL (proxied records always us
 
 def zone_settings(edge: EdgeSettings) -> dict[str, str | int]:
     """Setting id -> value: the seed's intent, and better (SSL strict, HTTP/3, no minify)."""
-    return {
+    settings: dict[str, str | int] = {
         "ssl": "strict",  # encrypted to the origin, and its certificate validated (the seed's `full` was not)
+        # Automatic SSL/TLS ("auto") may change the `ssl` mode on its own after a scan; "custom" keeps the
+        # mode set here. PATCH /zones/{zone_id}/settings/ssl_automatic_mode, value "auto" or "custom"
+        # (Cloudflare API: SSL, Automatic Upgrader). pulumi-cloudflare 6.23.1's ZoneSetting table does not
+        # list this id, but its setting_id is free text: terraform-provider-cloudflare v5.22.0
+        # (internal/services/zone_setting/schema.go, resource.go: Zones.Settings.Edit(setting_id)) sends
+        # it to that same path.
+        "ssl_automatic_mode": "custom",
         "always_use_https": "on",
         "min_tls_version": "1.2",
         "tls_1_3": "on",
@@ -52,6 +60,10 @@ def zone_settings(edge: EdgeSettings) -> dict[str, str | int]:
         # Cloudflare presents its client certificate to the origin (Authenticated Origin Pulls).
         "tls_client_auth": "on" if edge.authenticated_origin_pulls else "off",
     }
+    if edge.proxy_read_timeout is not None:
+        # Enterprise only (the settings refuse it below): the longest silence Cloudflare waits for.
+        settings["proxy_read_timeout"] = edge.proxy_read_timeout
+    return settings
 
 
 def _starts_with(path: str) -> str:
@@ -86,17 +98,20 @@ def cache_rules(edge: EdgeSettings, static_path: str) -> list[RulesetRuleArgsDic
     ]
 
 
-def rate_limit_rule(rule: RateLimitRule) -> RulesetRuleArgsDict:
+def rate_limit_rule(rule: RateLimitRule, hosts: Sequence[str]) -> RulesetRuleArgsDict:
+    """The rule, limited to `hosts`: a zone's rate limiting rules otherwise count every host of the zone
+    (the trading API's hosts too, where the app's limits are not theirs)."""
     return {
         "ref": rule.ref,
         "description": rule.description,
-        "expression": rule.expression,
+        "expression": scoped(rule.expression, hosts),
         "action": rule.action,
         "ratelimit": {
             "characteristics": list(rule.characteristics),
             "period": rule.period,
             "requests_per_period": rule.requests_per_period,
             "mitigation_timeout": rule.mitigation_timeout,
+            "requests_to_origin": rule.requests_to_origin,
         },
         "enabled": True,
     }
@@ -118,6 +133,9 @@ class EdgeCDNArgs:
     # is known (the stack gets no records then, and docs/edge.md says how to give one).
     origin: pulumi.Input[str | None] | None
     static_path: str
+    # The hosts the owner's rate limiting rules cover: the app's hosts in every stack of the zone
+    # (`StackSettings.rule_hostnames`); empty: `hostnames`.
+    rule_hostnames: Sequence[str] = ()
 
 
 class EdgeCDN(pulumi.ComponentResource):
@@ -165,21 +183,22 @@ class EdgeCDN(pulumi.ComponentResource):
                 kind="zone",
                 phase=RATE_LIMIT_PHASE,
                 name="Rate limiting rules (hft-frontend)",
-                rules=[rate_limit_rule(rule) for rule in edge.rate_limits],
+                rules=[rate_limit_rule(rule, args.rule_hostnames or args.hostnames) for rule in edge.rate_limits],
                 opts=child_opts,
             )
         else:
-            # The owner's zone, looked up by name (a read, not a resource: nothing of it is in this state).
-            found = cloudflare.get_zone_output(
-                filter={"name": edge.zone, "match": "all"}, opts=pulumi.InvokeOptions(parent=self)
-            )
-            self.zone_id = found.id
-            self.name_servers = found.name_servers
+            # The owner's zone, named by its id: no lookup (an invoke runs at preview time and would need a
+            # Cloudflare token). Its name servers are the owner's output.
+            self.zone_id = pulumi.Output.from_input(edge.zone_id or "")
+            self.name_servers = pulumi.Output.from_input([])
 
         origin = args.origin if edge.origin is None else edge.origin
+        # While `edge.dns.pointAt: live`, an adopted record keeps its live content: the engine uses the old value
+        # of an ignored property (the ignoreChanges resource option), so no `up` moves traffic until the flip.
+        keep_live = ["content"] if edge.dns.point_at == "live" else []
         if origin is not None:
             for hostname in args.hostnames:
-                child_name, child_opts = child(f"record-{hostname.replace('.', '-')}")
+                child_name, child_opts = child(f"record-{hostname.replace('.', '-')}", ignore_changes=keep_live)
                 address = pulumi.Output.from_input(origin)
                 cloudflare.DnsRecord(
                     child_name,

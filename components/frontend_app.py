@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -67,8 +67,13 @@ def object_names(name: str, app: AppSettings) -> FrontendNames:
     )
 
 
-def identity(name: str, environment: str) -> AppIdentity:
-    return AppIdentity(name=name, environment=environment, component=COMPONENT)
+# A Service's fields the API server fills in and the program never sets.
+SERVICE_SERVER_FIELDS = ("spec.clusterIP", "spec.clusterIPs")
+
+
+def identity(name: str, environment: str, app: AppSettings | None = None) -> AppIdentity:
+    pinned = tuple(sorted(((app.selector_labels if app else None) or {}).items()))
+    return AppIdentity(name=name, environment=environment, component=COMPONENT, pinned_selector=pinned)
 
 
 def workload_profile(name: str, environment: str, app: AppSettings, canary: bool = False) -> WorkloadProfile:
@@ -77,7 +82,7 @@ def workload_profile(name: str, environment: str, app: AppSettings, canary: bool
     names = object_names(name, app)
     return WorkloadProfile(
         name=name,
-        pod_labels=identity(name, environment).selector_labels,
+        pod_labels=identity(name, environment, app).selector_labels,
         ports=(app.container_port,),
         # Its ceiling plus the rollout's surge on top of it.
         peak_pods=app.max_replicas + app.max_surge,
@@ -411,7 +416,7 @@ class FrontendApp(pulumi.ComponentResource):
     def __init__(self, name: str, args: FrontendAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hft:index:FrontendApp", name, None, opts)
         app, namespace = args.app, args.namespace
-        self.app_id = app_id = identity(name, args.environment)
+        self.app_id = app_id = identity(name, args.environment, app)
         self.profile = workload_profile(name, args.environment, app, canary=args.rollout)
         names = object_names(name, app)
         labels = app_id.labels
@@ -425,18 +430,25 @@ class FrontendApp(pulumi.ComponentResource):
             child_name, metadata=metadata(names.config_map, namespace, labels), data=data, opts=child_opts
         )
 
-        # Bumping app.secretRotation replaces both generated secrets; the new checksum rolls the pods.
+        # Bumping app.secretRotation replaces both generated secrets; the new checksum rolls the pods. A key the
+        # stack gives (app.secretValues, a live Secret's value) is used as it is and not generated.
         rotation = str(app.secret_rotation)
-        child_name, child_opts = child("nextauth-secret", "nextauth-secret")
-        nextauth_secret = random.RandomPassword(
-            child_name, length=64, special=False, keepers={"rotation": rotation}, opts=child_opts
-        )
-        child_name, child_opts = child("jwt-signing-key", "jwt-signing-key", replacement_trigger=rotation)
-        jwt_key = tls.PrivateKey(child_name, algorithm="RSA", rsa_bits=3072, opts=child_opts)
-        secret_values: dict[str, pulumi.Input[str]] = {
-            "NEXTAUTH_SECRET": nextauth_secret.result,
-            "JWT_SIGNING_PRIVATE_KEY": jwt_key.private_key_pem_pkcs8,
-        }
+        given = {key: secret_input(value) for key, value in app.secret_values.items()}
+        secret_values: dict[str, pulumi.Input[str]] = {}
+        if "NEXTAUTH_SECRET" in given:
+            secret_values["NEXTAUTH_SECRET"] = cast(pulumi.Input[str], given["NEXTAUTH_SECRET"])
+        else:
+            child_name, child_opts = child("nextauth-secret", "nextauth-secret")
+            nextauth_secret = random.RandomPassword(
+                child_name, length=64, special=False, keepers={"rotation": rotation}, opts=child_opts
+            )
+            secret_values["NEXTAUTH_SECRET"] = nextauth_secret.result
+        if "JWT_SIGNING_PRIVATE_KEY" in given:
+            secret_values["JWT_SIGNING_PRIVATE_KEY"] = cast(pulumi.Input[str], given["JWT_SIGNING_PRIVATE_KEY"])
+        else:
+            child_name, child_opts = child("jwt-signing-key", "jwt-signing-key", replacement_trigger=rotation)
+            jwt_key = tls.PrivateKey(child_name, algorithm="RSA", rsa_bits=3072, opts=child_opts)
+            secret_values["JWT_SIGNING_PRIVATE_KEY"] = jwt_key.private_key_pem_pkcs8
         sentry_dsn = secret_input(args.sentry_dsn)
         if sentry_dsn is not None:
             secret_values["SENTRY_DSN"] = sentry_dsn
@@ -471,7 +483,10 @@ class FrontendApp(pulumi.ComponentResource):
             opts=child_opts,
         )
 
-        child_name, child_opts = child("service", names.service)
+        # The API server assigns clusterIP; pulumi-kubernetes replaces a Service whose spec.clusterIP changes
+        # (diff.go forceNewProperties), and an imported Service records the live one, which the program never
+        # gives: the engine keeps the old value of an ignored property, so adopting it is no replace.
+        child_name, child_opts = child("service", names.service, ignore_changes=list(SERVICE_SERVER_FIELDS))
         self.service = k8s.core.v1.Service(
             child_name,
             metadata=metadata(names.service, namespace, labels, service_annotations(app)),

@@ -41,21 +41,30 @@ class AppIdentity:
     name: str
     environment: str
     component: str
+    # A selector the stack pins (a live Deployment's, which is immutable); empty: the recommended one.
+    pinned_selector: tuple[tuple[str, str], ...] = ()
 
     @property
     def instance(self) -> str:
         return f"{self.name}-{self.environment}"
 
     @property
-    def selector_labels(self) -> dict[str, str]:
-        """The labels that pick out this app's pods (and its Service): the recommended name and instance."""
+    def recommended_selector(self) -> dict[str, str]:
         return {"app.kubernetes.io/name": self.name, "app.kubernetes.io/instance": self.instance}
 
     @property
+    def selector_labels(self) -> dict[str, str]:
+        """The labels that pick out this app's pods (and its Service): the pinned selector, else the recommended
+        name and instance."""
+        return dict(self.pinned_selector) if self.pinned_selector else self.recommended_selector
+
+    @property
     def labels(self) -> dict[str, str]:
-        """Every object of the app: the recommended app.kubernetes.io set plus the seed's two labels."""
+        """Every object of the app: the recommended app.kubernetes.io set plus the seed's two labels (and a
+        pinned selector's labels, so the pods match it)."""
         return {
-            **self.selector_labels,
+            **self.recommended_selector,
+            **dict(self.pinned_selector),
             "app.kubernetes.io/component": self.component,
             **PLATFORM_LABELS,
             "app": self.name,  # the seed's label: the runbooks' `kubectl -l app=hft-frontend`

@@ -34,7 +34,7 @@ from pulumi_kubernetes.networking.v1 import IngressBackendArgsDict, IngressRuleA
 from components import naming
 from components.cloudflare_facts import ORIGIN_PULL_CA_PEM
 from components.k8s import NAMESPACE_NAME_LABEL, AppIdentity, ServiceTarget, metadata
-from components.settings import ClusterIssuerSettings, ConfigSecret, Endpoints, RoutingSettings
+from components.settings import ClusterIssuerSettings, ConfigSecret, Endpoints, PrivateKeySettings, RoutingSettings
 
 GATEWAY_API = "gateway.networking.k8s.io"
 GATEWAY_API_VERSION = f"{GATEWAY_API}/v1"
@@ -326,13 +326,16 @@ def reference_grant_spec(from_kind: str, from_namespace: str, to_kind: str, to_n
 # --- cert-manager -------------------------------------------------------------------------------------
 
 
-def certificate_spec(secret_name: str, hostnames: Sequence[str], issuer: str) -> dict[str, Any]:
+def certificate_spec(
+    secret_name: str, hostnames: Sequence[str], issuer: str, key: PrivateKeySettings | None = None
+) -> dict[str, Any]:
+    key = key or PrivateKeySettings()
     return {
         "secretName": secret_name,
         "dnsNames": list(hostnames),
         "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer},
         # A fresh key on every renewal (cert-manager's default since 1.18, stated).
-        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        "privateKey": {"algorithm": key.algorithm, "size": key.size, "rotationPolicy": "Always"},
     }
 
 
@@ -540,7 +543,7 @@ class Routing(pulumi.ComponentResource):
             "Certificate",
             tls_secret,
             args.namespace,
-            certificate_spec(tls_secret, args.hostnames, issuer.name),
+            certificate_spec(tls_secret, args.hostnames, issuer.name, settings.tls.private_key),
         )
 
         gateway_ref: GatewayRef | None = None

@@ -315,7 +315,7 @@ class Velero(pulumi.ComponentResource):
             metadata=metadata(location, velero.namespace, labels),
             spec=pulumi.Output.all(args.bucket, args.key_arn).apply(
                 lambda values: storage_location_spec(
-                    backup, values[0], backup.prefix or args.app.environment, values[1]
+                    backup, values[0], backup.storage_prefix(args.app.environment), values[1]
                 )
             ),
             opts=child_opts,

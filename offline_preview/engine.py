@@ -151,7 +151,7 @@ class Registration:
     version: str = ""
     provider: str = ""
     replacement_trigger: Any = None
-    ignore_changes: list[str] = field(default_factory=list)
+    ignore_changes: list[str] = field(default_factory=list)  # the ignoreChanges option's property paths
 
     @property
     def package(self) -> str:

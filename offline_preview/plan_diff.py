@@ -15,6 +15,7 @@ without changes; 1 with one line when a side does not render.
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import json
 import os
@@ -28,7 +29,7 @@ from typing import Any, Literal
 
 from components.k8s import quantity_value
 from offline_preview import identity, plan_worker, revisions
-from offline_preview.replace_rules import ReplaceReason, replace_reasons
+from offline_preview.replace_rules import ReplaceReason, parse_path, replace_reasons
 from offline_preview.revisions import Job, RevisionError
 from offline_preview.stack_config import did_you_mean, stack_names
 from offline_preview.urns import STACK_TYPE, urn_name
@@ -269,6 +270,31 @@ def _provider_versions(state: StackState | None) -> dict[str, str]:
     }
 
 
+def with_ignored_changes(old: Mapping[str, Any], new: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """`new` with the old value at each ignoreChanges path, as the engine plans it ("use the old value of
+    the property": pulumi's ignoreChanges resource option); a path absent on the old side is left as new."""
+    result: dict[str, Any] = copy.deepcopy(dict(new))
+    for path in paths:
+        segments = [s for s in parse_path(path) if isinstance(s, str) and s != "*"]
+        source: Any = old
+        for segment in segments:
+            if isinstance(source, dict) and segment in source:
+                source = source[segment]
+            else:
+                source = MISSING
+                break
+        if source is MISSING or not segments:
+            continue
+        target: Any = result
+        for segment in segments[:-1]:
+            target = target.get(segment) if isinstance(target, dict) else None
+            if target is None:
+                break
+        if isinstance(target, dict):
+            target[segments[-1]] = copy.deepcopy(source)
+    return result
+
+
 def diff_states(
     base: StackState | None, head: StackState, key: bytes, base_label: str = "BASE", head_label: str = HEAD_LABEL
 ) -> StackDiff:
@@ -295,10 +321,11 @@ def diff_states(
             continue
         claimed[old_urn] = new["urn"]
         old = old_by_urn[old_urn]
-        changes = property_changes(old.get("inputs", {}), new.get("inputs", {}), secrets)
+        new_inputs = with_ignored_changes(old.get("inputs", {}), new.get("inputs", {}), new.get("ignoreChanges", ()))
+        changes = property_changes(old.get("inputs", {}), new_inputs, secrets)
         changes += property_changes(_options(old), _options(new), secrets)
         reasons = replace_reasons(
-            new["type"], old.get("inputs", {}), new.get("inputs", {}), _provider_config(new, head, head_by_urn)
+            new["type"], old.get("inputs", {}), new_inputs, _provider_config(new, head, head_by_urn)
         )
         trigger = property_changes(old.get("replacementTrigger"), new.get("replacementTrigger"), secrets)
         if trigger:

@@ -89,10 +89,23 @@ def render(tree: Path, stack: str, key: bytes) -> dict[str, Any]:
 
     config = load_stack_config(tree, stack, project)
     from offline_preview.engine import run_program
+
+    rendering = run_program(tree, project, config)
+    result = rendered_state(rendering, config, project, key)
+    modules = {
+        name: str(getattr(sys.modules.get(name), "__file__", "") or "")
+        for name in sorted(tree_packages(tree))
+        if name in sys.modules
+    }
+    return {**result, "modules": modules}
+
+
+def rendered_state(rendering: Any, config: Any, project: str, key: bytes) -> dict[str, Any]:
+    """A rendering as one side of a diff: its `pulumi stack export` with secrets as digests, its policy
+    verdicts and its stack's provider configuration (shared with `make adopt`)."""
     from offline_preview.policy_eval import evaluate_rendering
     from offline_preview.render import stack_export
 
-    rendering = run_program(tree, project, config)
     violations = evaluate_rendering(rendering)
     export = stack_export(rendering)
     registrations = {reg.urn: reg for reg in rendering.registrations}
@@ -108,20 +121,17 @@ def render(tree: Path, stack: str, key: bytes) -> dict[str, Any]:
         trigger = getattr(reg, "replacement_trigger", None)
         if trigger is not None:
             resource["replacementTrigger"] = digested(trigger, key)
+        ignored = getattr(reg, "ignore_changes", None)
+        if ignored:  # the engine keeps the old value of each (the ignoreChanges resource option)
+            resource["ignoreChanges"] = list(ignored)
     provider_config = {
         k: v for k, v in config.values.items() if not k.startswith(f"{project}:") and k not in config.secret_keys
     }
-    modules = {
-        name: str(getattr(sys.modules.get(name), "__file__", "") or "")
-        for name in sorted(tree_packages(tree))
-        if name in sys.modules
-    }
     return {
-        "stack": stack,
+        "stack": rendering.stack,
         "export": export,
         "violations": [dataclasses.asdict(v) for v in violations],
         "providerConfig": provider_config,
-        "modules": modules,
     }
 
 

@@ -145,7 +145,9 @@ RULES: tuple[ReplaceRule, ...] = (
     # --- pulumi-aws -----------------------------------------------------------------------------
     ReplaceRule(
         ("aws:s3/bucket:Bucket",),
-        ("bucket", "bucketPrefix"),
+        # object_lock_enabled: `ForceNew: true` too (S3 sets it only at CreateBucket; an existing bucket gets
+        # Object Lock through PutObjectLockConfiguration, i.e. aws.s3.BucketObjectLockConfiguration).
+        ("bucket", "bucketPrefix", "objectLockEnabled"),
         AWS_S3.format(file="bucket.go"),
     ),
     ReplaceRule(

@@ -1,6 +1,7 @@
 """The Cloudflare edge: the zone encrypts to the origin and verifies its certificate (SSL mode strict), accepts
 TLS 1.2 or newer only, and redirects plain HTTP to HTTPS; every rule of a Ruleset parses as Cloudflare's Rules
-language (with Cloudflare's own engine, wirefilter), and no rate limiting rule merely logs on a production host.
+language (with Cloudflare's own engine, wirefilter), no rate limiting rule merely logs on a production host,
+and no rate limiting or cache rule is disabled on a production host.
 
 Zone settings come in two shapes, and `declared_zone_settings` reads both for any policy that needs them:
 - pulumi-cloudflare 6: one `cloudflare.ZoneSetting` per setting (`settingId`, `value`);
@@ -306,6 +307,44 @@ def check_rate_limits_not_log_only(args: ResourceValidationArgs) -> Iterator[str
         )
 
 
+EDGE_RULE_PHASES = {"http_ratelimit": "rate limiting", "http_request_cache_settings": "cache"}
+
+
+def check_edge_rules_enabled(args: ResourceValidationArgs) -> Iterator[str | NotChecked]:
+    """A disabled rate limiting rule limits nothing, and a disabled cache rule (the API's bypass) lets
+    Cloudflare's default caching apply: on a production host either is a silent hole. Cloudflare runs a rule
+    whose `enabled` is left out (the Rulesets API's default is true). Hosts in the config's
+    `nonProductionHosts` may have one (production is every host not listed there, as for log-only rules)."""
+    if args.resource_type != RULESET:
+        return
+    what = EDGE_RULE_PHASES.get(str(get(args.props, "phase")))
+    if what is None:
+        return
+    allowed = {str(host) for host in items(args.get_config(), NON_PRODUCTION_HOSTS)}
+    for index, rule in enumerate(items(args.props, "rules")):
+        try:
+            enabled = get(rule, "enabled")
+        except UnknownValueError:
+            yield NotChecked(f"{_rule_name(rule, index)}: enabled is not known until the update")
+            continue
+        if enabled is None or enabled is True:
+            continue
+        if enabled is not False:
+            yield NotChecked(
+                f"{_rule_name(rule, index)}: enabled is {show(enabled)}, a shape this policy does not know"
+            )
+            continue
+        expression = get(rule, "expression")
+        hosts = scoped_hosts(expression) if isinstance(expression, str) else None
+        if hosts is not None and hosts <= allowed:
+            continue
+        where = "every host of the zone" if hosts is None else ", ".join(sorted(hosts - allowed))
+        yield (
+            f"Ruleset {show(args.name)}: {_rule_name(rule, index)} is a {what} rule with enabled: false, on {where}. "
+            "Enable it, remove it, or limit it to hosts listed in the policy's nonProductionHosts."
+        )
+
+
 POLICIES: list[Policy] = [
     resource_policy(
         "cloudflare-ssl-strict",
@@ -360,6 +399,22 @@ POLICIES: list[Policy] = [
                 "items": {"type": "string", "minLength": 1},
                 "default": [],
                 "description": "Hosts on which a log-only rate limiting rule is allowed (e.g. to try a rule out).",
+            }
+        },
+    ),
+    resource_policy(
+        "cloudflare-edge-rules-enabled",
+        "No Cloudflare rate limiting or cache rule is disabled on a production host.",
+        check_edge_rules_enabled,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+        resource_types={RULESET},
+        config={
+            NON_PRODUCTION_HOSTS: {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "default": [],
+                "description": "Hosts on which a disabled rate limiting or cache rule is allowed.",
             }
         },
     ),

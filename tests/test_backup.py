@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.backup_store import trust_policy, velero_policy
-from components.settings import BackupSettings
+from components.settings import BackupSettings, SettingsError
 from components.velero import CLUSTER_ROLE, HOOK_POD_LABELS, POD_LABELS, chart_values
 from offline_preview.engine import ProgramError, Registration, Rendering
 from offline_preview.policy_eval import Violation, evaluate_rendering
@@ -21,7 +21,7 @@ from tests.support.crd_schemas import problems
 from tests.support.iam import findings, trust_policy_findings
 from tests.support.network_policies import allowed
 from tests.support.policies import evaluate
-from tests.support.stacks import find, from_stack_file, manifests, render
+from tests.support.stacks import find, from_stack_file, manifests, render, settings
 from tests.support.velero_chart import cluster_role_binding, pod_labels
 
 STACK = "production"
@@ -53,7 +53,7 @@ def test_the_bucket_is_the_seeds_protected_and_kept_if_ever_removed() -> None:
     bucket = registration("aws:s3/bucket:Bucket")
     assert bucket.inputs["bucket"] == "hft-platform-backups"
     assert bucket.inputs["forceDestroy"] is False
-    assert bucket.inputs["objectLockEnabled"] is False
+    assert "objectLockEnabled" not in bucket.inputs  # set only at creation: it would replace the live bucket
     exported = state("aws:s3/bucket:Bucket")
     assert exported["protect"] is True
     assert exported["retainOnDelete"] is True
@@ -92,7 +92,8 @@ def test_versions_are_kept_and_the_lifecycle_sweeps_after_the_retention() -> Non
     (rule,) = of("bucketLifecycleConfiguration")["rules"]
     retention = from_stack_file(STACK).backup.retention_days
     assert rule["status"] == "Enabled"
-    assert rule["filter"] == {}
+    location = registration("kubernetes:velero.io/v1:BackupStorageLocation").inputs["spec"]["objectStorage"]
+    assert rule["filter"] == {"prefix": location["prefix"] + "/"}  # Velero's objects only, never the guide's
     assert rule["expiration"]["days"] > retention  # Velero expires its own; the lifecycle sweeps later
     assert rule["expiration"]["days"] == retention + 7
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 30}
@@ -102,9 +103,21 @@ def test_versions_are_kept_and_the_lifecycle_sweeps_after_the_retention() -> Non
 def test_object_lock_is_off_by_default_and_governance_when_chosen() -> None:
     assert not render(STACK).by_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
     locked = render(STACK, {"hft-frontend:backup": {"objectLock": {"enabled": True, "retentionDays": 14}}})
-    assert registration("aws:s3/bucket:Bucket", locked).inputs["objectLockEnabled"] is True
+    # Never through the bucket's objectLockEnabled, which would replace a live bucket (the backups with it).
+    assert "objectLockEnabled" not in registration("aws:s3/bucket:Bucket", locked).inputs
+    assert "objectLockEnabled" not in registration("aws:s3/bucket:Bucket").inputs
     lock = registration("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", locked)
     assert lock.inputs["rule"] == {"defaultRetention": {"mode": "GOVERNANCE", "days": 14}}
+    versioning = registration("aws:s3/bucketVersioning:BucketVersioning", locked)
+    assert versioning.urn in lock.dependencies  # S3 needs versioning on before Object Lock
+
+
+def test_the_lifecycle_and_velero_share_one_prefix_the_stack_may_name() -> None:
+    named = render(STACK, {"hft-frontend:backup": {"prefix": "frontend-velero"}})
+    (rule,) = registration("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", named).inputs["rules"]
+    location = registration("kubernetes:velero.io/v1:BackupStorageLocation", named).inputs["spec"]["objectStorage"]
+    assert location["prefix"] == "frontend-velero"
+    assert rule["filter"] == {"prefix": "frontend-velero/"}
 
 
 def bucket_policy_document() -> dict[str, Any]:
@@ -591,3 +604,25 @@ def test_two_stacks_on_one_cluster_may_not_both_install_velero(render_stack: Cal
 
 def test_the_packs_verdicts_on_production_are_clean() -> None:
     assert [v for v in evaluate_rendering(render(STACK)) if v.enforcement_level == "mandatory"] == []
+
+
+# --- Object Lock against the backups' retention, on both sides of the boundary -------------------------------
+
+
+@pytest.mark.parametrize("retention", [7, 30, 90])
+def test_object_lock_may_last_as_long_as_the_backups_retention_and_not_a_day_longer(retention: int) -> None:
+    def backup(lock_days: int, enabled: bool = True) -> BackupSettings:
+        return settings(
+            backup={"retentionDays": retention, "objectLock": {"enabled": enabled, "retentionDays": lock_days}}
+        ).backup
+
+    assert backup(retention).object_lock.retention_days == retention
+    assert backup(1).object_lock.retention_days == 1
+    with pytest.raises(SettingsError) as error:
+        backup(retention + 1)
+    assert str(error.value) == (
+        f"Pulumi.stack.yaml: hft-frontend:backup.objectLock.retentionDays = {retention + 1}: must not outlast the "
+        f"backups' retention ({retention} days), or Velero cannot delete its expired backups"
+    )
+    # Off, the lock's retention binds nothing: Velero can delete whatever it expires.
+    assert backup(retention + 1, enabled=False).object_lock.enabled is False

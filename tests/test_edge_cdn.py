@@ -11,11 +11,20 @@ from typing import Any
 import pytest
 
 from components.edge_cdn import record_type
-from offline_preview.engine import ProgramError, Registration, Rendering
+from offline_preview import providers
+from offline_preview.engine import ProgramError, Registration, Rendering, run_program
 from offline_preview.render import stack_export
 from tests.support.cloudflare_rules import Request, matches
 from tests.support.policies import evaluate, fired, messages
-from tests.support.stacks import STACKS, from_stack_file, render
+from tests.support.stacks import (
+    DELETE,
+    PROJECT_DIR,
+    STACKS,
+    engine_config,
+    from_stack_file,
+    render,
+    stack_values,
+)
 
 ZONE = "cloudflare:index/zone:Zone"
 SETTING = "cloudflare:index/zoneSetting:ZoneSetting"
@@ -58,6 +67,7 @@ def test_every_zone_setting_has_its_value() -> None:
     settings = {s.inputs["settingId"]: s.inputs["value"] for s in of_type(rendering, SETTING)}
     assert settings == {
         "ssl": "strict",
+        "ssl_automatic_mode": "custom",
         "always_use_https": "on",
         "min_tls_version": "1.2",
         "tls_1_3": "on",
@@ -92,14 +102,28 @@ def test_no_page_rule_legacy_rate_limit_or_minify_anywhere(stack: str) -> None:
     assert "minify" not in str(stack_export(rendering))
 
 
-def test_staging_owns_no_zone_singleton_and_finds_the_zone_by_name() -> None:
-    rendering = render("staging")
+def test_staging_owns_no_zone_singleton_and_names_the_zone_by_its_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing is looked up: an invoke runs at preview time, and would need a Cloudflare token.
+    invoked: list[str] = []
+    real_call = providers.call
+    monkeypatch.setattr(providers, "call", lambda token, args: invoked.append(token) or real_call(token, args))
+    rendering = run_program(PROJECT_DIR, "hft-frontend", engine_config("staging", stack_values("staging")))
+    assert invoked == []
     assert not of_type(rendering, ZONE)
     assert not of_type(rendering, SETTING)
     assert not of_type(rendering, RULESET)
     (record,) = of_type(rendering, RECORD)
-    # The zone the lookup found: the production stack's (the offline lookup answers by name).
-    assert record.inputs["zoneId"] == render("production").by_type(ZONE)[0].id
+    assert record.inputs["zoneId"] == from_stack_file("staging").edge.zone_id == stack_outputs(rendering)["zoneId"]
+
+
+def test_a_stack_in_anothers_zone_without_its_id_is_refused(render_stack: Callable[..., Rendering]) -> None:
+    with pytest.raises(ProgramError) as error:
+        render_stack("staging", {"hft-frontend:edge": {"zoneId": DELETE, "zone": "hft-platform.com"}})
+    assert str(error.value) == (
+        "Pulumi.staging.yaml: hft-frontend:edge.zoneId: is required where another stack owns the zone "
+        "hft-platform.com: the stack names the zone by its id (the zone's Overview page, or the owner's zoneId "
+        "output), so its preview looks nothing up"
+    )
 
 
 # --- cache rules --------------------------------------------------------------------------------------
@@ -156,27 +180,46 @@ def test_only_enabled_cache_rules_decide_so_a_disabled_bypass_would_cache_the_ap
 # --- rate limiting rules -----------------------------------------------------------------------------------
 
 
-def test_the_rate_limits_carry_every_per_client_limit_of_the_seed() -> None:
+APP_HOSTS = ("hft-platform.com", "www.hft-platform.com", "staging.hft-platform.com")
+# The zone's other hosts (the trading platform's own services): never the app's limits.
+OTHER_HOSTS = ("api.hft-platform.com", "ws.hft-platform.com", "engine.hft-platform.com")
+
+
+def test_the_rate_limits_carry_the_seeds_per_client_limits_on_the_apps_hosts_only() -> None:
     rules = {r["ref"]: r for r in ruleset(render("production"), "http_ratelimit").inputs["rules"]}
-    assert list(rules) == ["api-write-methods", "api", "general"]
+    assert list(rules) == ["api", "general"]
     for rule in rules.values():
         assert rule["action"] == "block"
         assert rule["ratelimit"]["characteristics"] == ["ip.src", "cf.colo.id"]  # per client IP and data centre
         assert (rule["ratelimit"]["period"], rule["ratelimit"]["mitigationTimeout"]) == (60, 60)
-    assert rules["api-write-methods"]["ratelimit"]["requestsPerPeriod"] == 1000
     assert rules["api"]["ratelimit"]["requestsPerPeriod"] == 100
     assert rules["general"]["ratelimit"]["requestsPerPeriod"] == 1000
+    # What the edge serves from its cache is not counted by the general rule; every /api/ request is.
+    assert rules["general"]["ratelimit"]["requestsToOrigin"] is True
+    assert rules["api"]["ratelimit"]["requestsToOrigin"] is False
 
-    methods = rules["api-write-methods"]["expression"]
-    for method in ("GET", "POST", "PUT", "DELETE"):
-        assert matches(methods, Request("/api/orders", method))
-    assert not matches(methods, Request("/api/orders", "PATCH"))
-    assert not matches(methods, Request("/markets", "GET"))
-    assert matches(rules["api"]["expression"], Request("/api/orders", "PATCH"))
-    assert not matches(rules["api"]["expression"], Request("/markets"))
-    assert matches(rules["general"]["expression"], Request("/markets"))
-    assert matches(rules["general"]["expression"], Request("/ws", host="staging.hft-platform.com"))
-    assert not matches(rules["general"]["expression"], Request("/api/orders"))
+    api, general = rules["api"]["expression"], rules["general"]["expression"]
+    for host in APP_HOSTS:  # production's hosts, and staging's from its stack file
+        assert matches(api, Request("/api/orders", "PATCH", host=host))
+        assert not matches(api, Request("/markets", host=host))
+        assert matches(general, Request("/markets", host=host))
+        assert matches(general, Request("/ws", host=host))
+        assert not matches(general, Request("/api/orders", host=host))
+    for host in OTHER_HOSTS:
+        assert not matches(api, Request("/api/orders", "POST", host=host))
+        assert not matches(general, Request("/ws", host=host))
+
+
+def test_the_owner_covers_the_hosts_of_every_stack_in_its_zone(render_stack: Callable[..., Rendering]) -> None:
+    # A third stack file in the zone: the owner's rules cover its hosts too.
+    rendering = render_stack(
+        "production",
+        {"hft-frontend:app": {"hostnames": ["hft-platform.com", "trade.hft-platform.com"]}},
+    )
+    (rule, *_) = ruleset(rendering, "http_ratelimit").inputs["rules"]
+    assert matches(rule["expression"], Request("/api/x", host="trade.hft-platform.com"))
+    assert matches(rule["expression"], Request("/api/x", host="staging.hft-platform.com"))  # the sibling's
+    assert not matches(rule["expression"], Request("/api/x", host="www.hft-platform.com"))  # no longer listed
 
 
 # --- DNS ----------------------------------------------------------------------------------------------------
@@ -246,7 +289,12 @@ def _rule(**changes: Any) -> dict[str, Any]:
         (_rule(characteristics=['http.request.headers["x"]', "cf.colo.id"]), "characteristics"),
         (_rule(characteristics=["ip.src"]), "must include cf.colo.id"),
         (
-            {"hft-frontend:edge": {"plan": "pro"}},
+            {
+                "hft-frontend:edge": {
+                    "plan": "pro",
+                    "rateLimits": [{**RULE, "ref": f"r{n}", "requestsPerPeriod": 10 * n} for n in (1, 2, 3)],
+                }
+            },
             "hft-frontend:edge.rateLimits: 3 rules; the pro plan allows 2",
         ),
         (
@@ -258,7 +306,8 @@ def _rule(**changes: Any) -> dict[str, Any]:
                     ],
                 }
             },
-            "the field http.request.method is not available on the free plan",
+            "hft-frontend:edge.rateLimits: the free plan's rules cannot name a host (http.host), so they would "
+            "apply to every host of the zone",
         ),
         (
             {"hft-frontend:edge": {"origin": "not an address"}},
@@ -277,7 +326,9 @@ def test_bad_edge_values_fail_with_one_line(
 
 
 def test_two_stacks_owning_the_zone_are_refused(render_stack: Callable[..., Rendering]) -> None:
-    overrides = {"hft-frontend:edge": {"ownsZone": True, "accountId": "0123456789abcdef0123456789abcdef"}}
+    overrides = {
+        "hft-frontend:edge": {"ownsZone": True, "accountId": "0123456789abcdef0123456789abcdef", "zoneId": DELETE}
+    }
     with pytest.raises(ProgramError) as error:
         render_stack("staging", overrides)
     assert str(error.value) == (
@@ -354,10 +405,87 @@ def test_a_log_only_rate_limit_on_a_production_host_fails(
     assert bool(found) is fires
     if fires:
         assert found[0].enforcement_level == "mandatory"
-        assert 'rules[0] ("api-write-methods") only logs' in found[0].message
+        assert 'rules[0] ("api") only logs' in found[0].message
 
 
 def test_a_blocking_rule_passes_whatever_its_hosts() -> None:
     assert "only logs" not in messages(
         evaluate(rendered_ruleset("http_ratelimit")), "cloudflare-rate-limit-not-log-only"
     )
+
+
+LEFT_OUT = object()
+
+
+@pytest.mark.parametrize("phase", ["http_ratelimit", "http_request_cache_settings"])
+@pytest.mark.parametrize(
+    ("enabled", "config", "fires"),
+    [
+        (False, None, True),
+        (True, None, False),
+        (LEFT_OUT, None, False),  # Cloudflare's default runs the rule
+        (False, {"cloudflare-edge-rules-enabled": {"nonProductionHosts": ["staging.hft-platform.com"]}}, True),
+    ],
+)
+def test_a_disabled_edge_rule_on_a_production_host_fails(
+    phase: str, enabled: Any, config: dict[str, Any] | None, fires: bool
+) -> None:
+    rules = rendered_ruleset(phase)
+    if enabled is LEFT_OUT:
+        del rules.inputs["rules"][0]["enabled"]
+    else:
+        rules.inputs["rules"][0]["enabled"] = enabled
+    found = fired(evaluate(rules, config=config), "cloudflare-edge-rules-enabled")
+    assert bool(found) is fires
+    if fires:
+        assert found[0].enforcement_level == "mandatory"
+        assert "rules[0]" in found[0].message
+        assert "enabled: false" in found[0].message
+
+
+def test_a_disabled_edge_rule_only_on_non_production_hosts_passes() -> None:
+    rules = rendered_ruleset("http_ratelimit")
+    rules.inputs["rules"][0]["enabled"] = False
+    rules.inputs["rules"][0]["expression"] = 'http.host eq "staging.hft-platform.com" and http.request.uri.path eq "/"'
+    config = {"cloudflare-edge-rules-enabled": {"nonProductionHosts": ["staging.hft-platform.com"]}}
+    assert not fired(evaluate(rules, config=config), "cloudflare-edge-rules-enabled")
+    rules.inputs["rules"][0]["expression"] = 'http.host eq "staging.hft-platform.com" or http.request.uri.path eq "/"'
+    assert fired(evaluate(rules, config=config), "cloudflare-edge-rules-enabled")
+
+
+def test_an_enterprise_owner_sets_the_proxy_read_timeout_its_routes_need(
+    render_stack: Callable[..., Rendering],
+) -> None:
+    overrides = {
+        "hft-frontend:edge": {"plan": "enterprise", "proxyReadTimeout": 600},
+        "hft-frontend:routing": {"requestTimeout": "600s"},
+    }
+    settings = {
+        s.inputs["settingId"]: s.inputs["value"] for s in of_type(render_stack("production", overrides), SETTING)
+    }
+    assert settings["proxy_read_timeout"] == 600
+    assert "proxy_read_timeout" not in {s.inputs["settingId"] for s in of_type(render("production"), SETTING)}
+
+
+# --- where DNS points while the live system is adopted ------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_while_adopting_the_records_keep_their_live_content(stack: str) -> None:
+    records = render(stack).by_type("cloudflare:index/dnsRecord:DnsRecord")
+    assert records, "the stack renders its hosts' records"
+    assert all(r.ignore_changes == ["content"] for r in records)
+
+
+def test_the_flip_points_the_records_at_the_gateway() -> None:
+    flipped = render("production", {"hft-frontend:edge": {"dns": {"pointAt": "gateway"}}})
+    records = flipped.by_type("cloudflare:index/dnsRecord:DnsRecord")
+    assert records
+    assert all(r.ignore_changes == [] for r in records)  # the routing's address applies on the next up
+
+
+def test_an_unknown_dns_target_is_refused_with_one_line() -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:edge": {"dns": {"pointAt": "origin"}}})
+    assert "edge.dns.pointAt" in str(error.value)
+    assert "\n" not in str(error.value)

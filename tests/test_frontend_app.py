@@ -3,7 +3,7 @@ and the component under fresh mocks (names from the component, two instances sid
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pytest
@@ -23,9 +23,9 @@ from components.frontend_app import (
     service_spec,
     workload_profile,
 )
-from components.settings import AppSettings, ConfigSecret
-from offline_preview.engine import RecordingMonitor, Registration, is_secret
-from tests.support.stacks import DISTINCT_APP, MINIMAL_APP, settings
+from components.settings import AppSettings, ConfigSecret, SettingsError
+from offline_preview.engine import ProgramError, RecordingMonitor, Registration, is_secret
+from tests.support.stacks import DISTINCT_APP, MINIMAL_APP, Secret, find, manifests, render, settings
 
 APP: AppSettings = settings(DISTINCT_APP).app
 APP_ID = identity("trading-ui", "qa")
@@ -363,3 +363,129 @@ def test_the_sentry_dsn_stays_secret(pulumi_mocks: RecordingMonitor) -> Any:
         assert "sentry.example.com" not in str(children["Deployment"].inputs)
 
     return _all_registered(component).apply(check)
+
+
+# --- a pinned selector (a live Deployment's, which is immutable) --------------------------------------------
+
+PINNED: AppSettings = settings({**DISTINCT_APP, "selectorLabels": {"app": "trading-ui", "tier": "web"}}).app
+
+
+def selectors_of(app: AppSettings) -> dict[str, Any]:
+    app_id = identity("trading-ui", "qa", app)
+    names = object_names("trading-ui", app)
+    spec: Any = deployment_spec(app, app_id, names, "c", "s")
+    pod: Any = spec["template"]["spec"]
+    return {
+        "deployment": spec["selector"]["match_labels"],
+        "pods": spec["template"]["metadata"]["labels"],
+        "service": cast(Any, service_spec(app, app_id))["selector"],
+        "pdb": cast(Any, pdb_spec(app, app_id))["selector"]["match_labels"],
+        "anti-affinity": pod["affinity"]["pod_anti_affinity"]["preferred_during_scheduling_ignored_during_execution"][
+            0
+        ]["pod_affinity_term"]["label_selector"]["match_labels"],
+        "spread": [c["label_selector"]["match_labels"] for c in pod["topology_spread_constraints"]],
+        "network policies": workload_profile("trading-ui", "qa", app).pod_labels,
+    }
+
+
+def test_a_pinned_selector_is_the_deployments_and_every_selector_of_its_pods_uses_it() -> None:
+    found = selectors_of(PINNED)
+    pin = {"app": "trading-ui", "tier": "web"}
+    assert found["deployment"] == pin
+    assert found["service"] == pin
+    assert found["pdb"] == pin
+    assert found["anti-affinity"] == pin
+    assert found["spread"] == [pin, pin]
+    assert dict(found["network policies"]) == pin
+    # The pods carry the pin (so every selector matches them) and the recommended labels too.
+    assert pin.items() <= found["pods"].items()
+    assert found["pods"]["app.kubernetes.io/name"] == "trading-ui"
+    assert found["pods"]["app.kubernetes.io/instance"] == "trading-ui-qa"
+
+
+def test_without_a_pin_every_selector_is_the_recommended_name_and_instance() -> None:
+    found = selectors_of(APP)
+    recommended = {"app.kubernetes.io/name": "trading-ui", "app.kubernetes.io/instance": "trading-ui-qa"}
+    assert found["deployment"] == found["service"] == found["pdb"] == found["anti-affinity"] == recommended
+    assert found["spread"] == [recommended, recommended]
+    assert dict(found["network policies"]) == recommended
+    assert recommended.items() <= found["pods"].items()
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_both_stacks_keep_the_live_deployments_selector(stack: str) -> None:
+    objects = manifests(stack)
+    deployment = find(objects, "Deployment", "hft-frontend")
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": "hft-frontend"}}
+    assert find(objects, "Service")["spec"]["selector"] == {"app": "hft-frontend"}
+    assert deployment["spec"]["template"]["metadata"]["labels"]["app"] == "hft-frontend"
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"bad key!": "x"}, "app.selectorLabels.bad key!.[key]"),
+        ({"app": "two words"}, 'app.selectorLabels.app = "two words": not a valid label value'),
+        ({}, "app.selectorLabels = {}"),
+    ],
+)
+def test_a_selector_that_is_not_a_label_selector_is_refused_with_one_line(labels: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        settings({**MINIMAL_APP, "selectorLabels": labels})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_the_service_keeps_its_server_assigned_cluster_ip(stack: str) -> None:
+    """An imported Service records its live clusterIP, which the program never sets; without ignoring it the first
+    up would plan a replace (pulumi-kubernetes diff.go forceNewProperties: Service .spec.clusterIP)."""
+    rendering = render(stack)
+    service = next(r for r in rendering.registrations if r.type == "kubernetes:core/v1:Service")
+    assert set(service.ignore_changes) == {"spec.clusterIP", "spec.clusterIPs"}
+    assert "clusterIP" not in service.inputs["spec"]
+
+
+# --- the live Secret's values, given by the stack ---------------------------------------------------------------
+
+
+def secret_inputs(rendering: Any) -> dict[str, Any]:
+    (secret,) = [r for r in rendering.registrations if r.type == "kubernetes:core/v1:Secret"]
+    return secret.inputs["stringData"]["value"]
+
+
+def test_a_given_secret_value_is_used_and_not_generated() -> None:
+    given = render(
+        "production", {"hft-frontend:app": {"secretValues": {"NEXTAUTH_SECRET": Secret("live-nextauth-value")}}}
+    )
+    assert secret_inputs(given)["NEXTAUTH_SECRET"] == "live-nextauth-value"
+    assert not given.by_type("random:index/randomPassword:RandomPassword")
+    assert given.by_type("tls:index/privateKey:PrivateKey"), "the other key is still generated"
+    both = render(
+        "production",
+        {
+            "hft-frontend:app": {
+                "secretValues": {"NEXTAUTH_SECRET": Secret("a"), "JWT_SIGNING_PRIVATE_KEY": Secret("b")}
+            }
+        },
+    )
+    assert not both.by_type("tls:index/privateKey:PrivateKey")
+    assert secret_inputs(both)["JWT_SIGNING_PRIVATE_KEY"] == "b"
+    plain = render("production")
+    assert plain.by_type("random:index/randomPassword:RandomPassword")
+    assert plain.by_type("tls:index/privateKey:PrivateKey")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"NEXTAUTH_SECRET": "in-plain-text"}, "must be a secret"),
+        ({"SESSION_KEY": Secret("x")}, "app.secretValues.SESSION_KEY"),
+    ],
+)
+def test_a_secret_value_in_plain_text_or_for_another_key_is_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:app": {"secretValues": values}})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+    assert "in-plain-text" not in str(error.value)

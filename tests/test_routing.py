@@ -284,14 +284,15 @@ def test_the_csp_lets_the_browser_connect_to_the_stacks_endpoints_only(stack: st
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_static_assets_are_cached_for_a_year_and_the_rest_times_out_after_600s(stack: str) -> None:
+def test_static_assets_are_cached_for_a_year_and_the_rest_times_out_after_100s(stack: str) -> None:
     route = find(manifests(stack), "HTTPRoute", "hft-frontend")
     static, default = route["spec"]["rules"]
     assert static["matches"] == [{"path": {"type": "PathPrefix", "value": "/_next/static"}}]
     assert response_headers(static)["Cache-Control"] == "public, max-age=31536000, immutable"
     assert "Cache-Control" not in response_headers(default)
     assert default["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
-    assert static["timeouts"] == default["timeouts"] == {"request": "600s"}
+    # Cloudflare's proxy read timeout (100 s below Enterprise) is the ceiling behind the edge.
+    assert static["timeouts"] == default["timeouts"] == {"request": "100s"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -316,7 +317,7 @@ def test_nginx_gateway_fabric_gets_its_proxy_settings_instead_of_route_timeouts(
         p["spec"]["targetRefs"][0]["name"]: p["spec"]["timeout"] for p in by_kind(objects, "ProxySettingsPolicy")
     }
     assert policies == {
-        "hft-frontend": {"read": "600s", "send": "600s"},
+        "hft-frontend": {"read": "100s", "send": "100s"},
         "hft-frontend-websocket": {"read": "3600s", "send": "3600s"},
     }
     assert not by_kind(objects, "BackendTrafficPolicy")
@@ -353,7 +354,7 @@ def test_ingress_nginx_keeps_the_seeds_behaviour_without_snippets(stack: str) ->
     assert (
         annotations("hft-frontend-ingress")["proxy-read-timeout"],
         annotations("hft-frontend-ingress")["proxy-send-timeout"],
-    ) == ("600", "600")
+    ) == ("100", "100")
     assert (
         annotations("hft-frontend-websocket")["proxy-read-timeout"],
         annotations("hft-frontend-websocket")["proxy-send-timeout"],
@@ -613,3 +614,26 @@ def test_the_attachment_model_sees_a_dropped_or_widened_allowed_routes() -> None
     everyone = {"from": "Selector", "selector": {}}
     empty = {**listener, "allowedRoutes": {**listener["allowedRoutes"], "namespaces": everyone}}
     assert listener_admits(empty, "edge-gateways", "kube-system", "HTTPRoute")
+
+
+# --- the certificate's key ------------------------------------------------------------------------------------
+
+
+def test_production_keeps_the_key_ingress_shim_made_and_new_stacks_get_ecdsa() -> None:
+    certificate = find(manifests("production"), "Certificate", "hft-platform-tls")
+    assert certificate["spec"]["privateKey"] == {"algorithm": "RSA", "size": 2048, "rotationPolicy": "Always"}
+    default = find(manifests("staging"), "Certificate")  # staging had no live certificate: the default key
+    assert default["spec"]["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+    ecdsa = render("production", {"hft-frontend:routing": {"tls": {"privateKey": {"algorithm": "ECDSA", "size": 384}}}})
+    assert find(manifests(ecdsa), "Certificate")["spec"]["privateKey"]["size"] == 384
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ({"algorithm": "RSA", "size": 3072}, "routing.tls.privateKey.size = 3072: is not a size cert-manager allows for RSA (2048, 4096, 8192)"),  # noqa: E501
+    ({"algorithm": "ECDSA", "size": 2048}, "is not a size cert-manager allows for ECDSA (256, 384, 521)"),
+])  # fmt: skip
+def test_a_key_size_cert_manager_refuses_is_refused_with_one_line(key: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:routing": {"tls": {"privateKey": key}}})
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)

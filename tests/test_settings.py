@@ -25,7 +25,16 @@ from components.settings import (
 )
 from components.settings.loader import check_claims
 from offline_preview.engine import ProgramError, Rendering
-from tests.support.stacks import DELETE, MINIMAL_APP, Secret, from_stack_file, run_preview, stack_values, write_project
+from tests.support.stacks import (
+    DELETE,
+    MINIMAL_APP,
+    ZONE_ID,
+    Secret,
+    from_stack_file,
+    run_preview,
+    stack_values,
+    write_project,
+)
 
 
 def test_staging_has_the_seed_values() -> None:
@@ -72,7 +81,7 @@ def test_the_live_stacks_pin_their_objects_seed_names(stack: str) -> None:
 
 
 def test_a_new_stack_needs_only_image_hostnames_and_endpoints() -> None:
-    settings = parse_settings({"environment": "qa", "namespace": "qa", "app": MINIMAL_APP})
+    settings = parse_settings({"environment": "qa", "namespace": "qa", "app": MINIMAL_APP, "edge": {"zoneId": ZONE_ID}})
     app = settings.app
     assert (app.replicas, app.max_surge, app.service.type) == (2, 1, "ClusterIP")
     assert app.disruption_budget.max_unavailable == 1
@@ -87,7 +96,12 @@ def test_a_new_stack_needs_only_image_hostnames_and_endpoints() -> None:
 
 def _with(path: str, value: Any) -> dict[str, Any]:
     """The minimal stack with one value set (`app.autoscaling.minReplicas`), as raw stack values."""
-    raw: dict[str, Any] = {"environment": "qa", "namespace": "qa", "app": copy.deepcopy(MINIMAL_APP)}
+    raw: dict[str, Any] = {
+        "environment": "qa",
+        "namespace": "qa",
+        "app": copy.deepcopy(MINIMAL_APP),
+        "edge": {"zoneId": ZONE_ID},
+    }
     *parents, leaf = path.split(".")
     node = raw
     for part in parents:
@@ -97,7 +111,12 @@ def _with(path: str, value: Any) -> dict[str, Any]:
 
 
 def _app(**values: Any) -> dict[str, Any]:
-    return {"environment": "qa", "namespace": "qa", "app": {**copy.deepcopy(MINIMAL_APP), **values}}
+    return {
+        "environment": "qa",
+        "namespace": "qa",
+        "app": {**copy.deepcopy(MINIMAL_APP), **values},
+        "edge": {"zoneId": ZONE_ID},
+    }
 
 
 SCALING = {"enabled": True, "minReplicas": 3, "maxReplicas": 6}
@@ -325,7 +344,7 @@ BOUNDARIES = [
     ),
     pytest.param(
         {**_app(hostnames=["new.example.com"]), "edge": {"enabled": False}},
-        {**_app(hostnames=["new.example.com"]), "edge": {"enabled": True}},
+        {**_app(hostnames=["new.example.com"]), "edge": {"enabled": True, "zoneId": ZONE_ID}},
         'hft-frontend:app.hostnames[0] = "new.example.com": is not in the zone hft-platform.com',
         id="hostname-outside-the-zone-only-with-the-edge",
     ),
@@ -499,8 +518,13 @@ def test_a_mistyped_stack_gets_a_did_you_mean() -> None:
 
 
 def test_the_model_declares_which_fields_may_hold_a_secret() -> None:
-    # Both must be secrets; no other field may hold one.
-    assert secret_fields() == ["routing.tls.clusterIssuer.cloudflareApiToken", "edge.accountId", "sentryDsn"]
+    # These must be secrets (edge.accountId may be one); no other field may hold one.
+    assert secret_fields() == [
+        "app.secretValues",
+        "routing.tls.clusterIssuer.cloudflareApiToken",
+        "edge.accountId",
+        "sentryDsn",
+    ]
 
 
 def test_a_secret_sentry_dsn_becomes_a_config_secret() -> None:
@@ -526,9 +550,7 @@ def test_a_secret_where_no_field_may_hold_one_is_refused_naming_the_key_not_the_
         parse_settings(raw, frozenset({"app"}))
     message = str(error.value)
     assert "hft-frontend:app: is a secret" in message
-    assert (
-        "no field of app may hold a secret (those that may: routing.tls.clusterIssuer.cloudflareApiToken, " in message
-    )
+    assert "but none of its fields that may hold one (app.secretValues) is set" in message
     assert "s3cr3t" not in message
     assert "\n" not in message
 
@@ -627,6 +649,7 @@ def test_a_sibling_stack_owns_the_cluster_issuer_even_with_its_token_set_as_a_se
         "environment": "qa",
         "namespace": "qa",
         "app": MINIMAL_APP,
+        "edge": {"zoneId": ZONE_ID},
         "cluster": {"name": "hft-shared"},
         "routing": issuer,
     }

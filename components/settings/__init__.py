@@ -18,7 +18,7 @@ from components.settings.delivery import AnalysisSettings, CanaryStep, DeliveryS
 from components.settings.edge import EdgeSettings, RateLimitRule
 from components.settings.loader import load_settings, mark_secrets, parse_settings, secret_fields
 from components.settings.observability import AlertRule, ObservabilitySettings
-from components.settings.routing import ClusterIssuerSettings, RoutingSettings
+from components.settings.routing import ClusterIssuerSettings, PrivateKeySettings, RoutingSettings
 from components.settings.security import SecuritySettings
 from components.settings.stack import StackSettings
 
@@ -36,6 +36,7 @@ __all__ = [
     "Endpoints",
     "MaybeSecretValue",
     "ObservabilitySettings",
+    "PrivateKeySettings",
     "Probe",
     "RateLimitRule",
     "RoutingSettings",

@@ -9,7 +9,19 @@ from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.k8s import quantity_value
-from components.settings.base import DnsLabel, DnsName, HttpsUrl, ImageRef, Quantity, RuleError, WebSocketUrl, _Model
+from components.settings.base import (
+    DnsLabel,
+    DnsName,
+    HttpsUrl,
+    ImageRef,
+    LabelKey,
+    LabelValue,
+    Quantity,
+    RuleError,
+    SecretValue,
+    WebSocketUrl,
+    _Model,
+)
 
 
 class ResourceAmounts(_Model):
@@ -182,6 +194,16 @@ class AppSettings(_Model):
     service_account_name: DnsLabel | None = None
     # Bump to regenerate NEXTAUTH_SECRET and the JWT signing key (and roll the pods).
     secret_rotation: int = Field(default=1, ge=1)
+    # Values for the app Secret's generated keys, as config secrets (`pulumi config set --secret --path
+    # app.secretValues.NEXTAUTH_SECRET`, the value on stdin): a key given here is not generated, so adopting a live
+    # Secret keeps its sessions and signed tokens valid.
+    secret_values: dict[Literal["NEXTAUTH_SECRET", "JWT_SIGNING_PRIVATE_KEY"], SecretValue] = Field(
+        default_factory=dict
+    )
+    # The Deployment's selector (immutable: a live Deployment with another one is replaced, zero pods
+    # between the delete and the create). Default: the recommended app.kubernetes.io/name and instance; a
+    # stack over a live Deployment pins its selector here. Pods carry these labels and the recommended ones.
+    selector_labels: dict[LabelKey, LabelValue] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _hostnames_once(self) -> Self:

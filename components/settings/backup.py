@@ -101,6 +101,12 @@ class BackupSettings(_Model):
     object_lock: ObjectLockSettings = ObjectLockSettings()
     velero: VeleroSettings = VeleroSettings()
 
+    def storage_prefix(self, environment: str) -> str:
+        """The one prefix of the bucket this stack's backups live under: Velero's BackupStorageLocation writes
+        there and the bucket's lifecycle sweeps only there, so nothing else in the bucket (the guide's
+        `frontend/` tarballs) is ever expired."""
+        return (self.prefix or environment).strip("/")
+
     @model_validator(mode="after")
     def _complete_and_ordered(self) -> Self:
         if self.enabled:

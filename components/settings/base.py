@@ -61,6 +61,29 @@ def _check_dns_label(value: str) -> str:
 DnsName = Annotated[str, AfterValidator(_check_dns_name)]
 DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
 
+# Kubernetes label syntax (k8s.io/apimachinery pkg/util/validation: IsQualifiedName, IsValidLabelValue).
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _check_label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if not _LABEL_NAME.match(name) or (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))):
+        raise ValueError("not a valid label key ([prefix/]name: a name of at most 63 letters, digits, '-', '_', '.')")
+    return value
+
+
+def _check_label_value(value: str) -> str:
+    if value and not _LABEL_NAME.match(value):
+        raise ValueError(
+            "not a valid label value (at most 63 letters, digits, '-', '_', '.', alphanumeric at both ends)"
+        )
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_check_label_key)]
+LabelValue = Annotated[str, AfterValidator(_check_label_value)]
+
 
 def _url_checker(*schemes: str):
     def check(value: str) -> str:

@@ -31,7 +31,7 @@ from components.settings.cluster import ClusterSettings
 from components.settings.delivery import DeliverySettings
 from components.settings.edge import EdgeSettings
 from components.settings.routing import RoutingSettings
-from components.settings.stack import StackSettings
+from components.settings.stack import StackSettings, ZoneSibling
 
 # --- secrets in the stack's values -------------------------------------------------------------
 #
@@ -68,6 +68,8 @@ def secret_fields(model: type[BaseModel] = StackSettings, prefix: str = "") -> l
 
 
 def _as_secret(value: Any) -> Any:
+    if isinstance(value, dict):  # a map of secrets (app.secretValues): each value is one
+        return {k: _as_secret(v) for k, v in value.items()}
     if isinstance(value, str):
         return ConfigSecret(value)
     if isinstance(value, bool | int | float):
@@ -162,11 +164,17 @@ def _secret_elsewhere(key: str, secret_capable: list[str]) -> SettingsError:
 # --- parsing and loading ----------------------------------------------------------------------
 
 
-def parse_settings(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackSettings:
+def parse_settings(
+    raw: dict[str, Any],
+    secret_keys: frozenset[str] = frozenset(),
+    zone_siblings: tuple[ZoneSibling, ...] = (),
+) -> StackSettings:
     """Validate raw stack values (camelCase keys, as in the stack file) into `StackSettings`.
 
     `secret_keys` are the top-level keys set as secrets: their secret-capable fields become
     ConfigSecrets; a secret key with none of them set is refused; their values are never shown.
+    `zone_siblings` are the other stack files' edges (`zone_siblings`): the hosts and zone settings of
+    the stacks that share this stack's zone.
     """
     capable = secret_fields()
     values = dict(raw)
@@ -183,7 +191,7 @@ def parse_settings(raw: dict[str, Any], secret_keys: frozenset[str] = frozenset(
         if count == 0:
             raise _secret_elsewhere(key, capable)
     try:
-        return StackSettings.model_validate(values)
+        return StackSettings.model_validate(values, context={"zone_siblings": zone_siblings})
     except ValidationError as exc:
         # An unknown key first: a typo is usually also why a required key is "missing".
         errors = sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden")
@@ -256,8 +264,13 @@ def _sibling_claims(raw: dict[str, Any]) -> list[Claim]:
         if _model_in(info.annotation) is not None
     }
     try:
+        edge = EdgeSettings.model_validate(sections["edge"])
+    except (ValidationError, TypeError, ValueError):
+        # Its edge's own error (a missing zoneId, say) must not hide its cluster-wide claims.
+        edge = EdgeSettings.model_construct(enabled=False)
+    try:
         partial = StackSettings.model_construct(
-            edge=EdgeSettings.model_validate(sections["edge"]),
+            edge=edge,
             cluster=ClusterSettings.model_validate(sections["cluster"]),
             routing=RoutingSettings.model_validate(_without_secrets(sections["routing"])),
             backup=BackupSettings.model_validate(sections["backup"]),
@@ -279,13 +292,12 @@ def _without_secrets(value: Any) -> Any:
     return value
 
 
-def check_claims(settings: StackSettings, stack: str, root: Path) -> None:
-    """Refuse to own what another stack file of the project owns (its stack file says so)."""
-    import yaml  # only here: the only stack values the program reads from files are other stacks' claims
+def _sibling_configs(stack: str, root: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(stack, file name, project values) of every other stack file of the project; a file that does not
+    read is skipped (it is its own stack's error)."""
+    import yaml  # only here: the only stack values the program reads from files are other stacks'
 
-    mine = {(c.scope, c.thing): c for c in claims(settings)}
-    if not mine:
-        return
+    found = []
     for path in sorted(root.glob("Pulumi.*.yaml")):
         other = path.name[len("Pulumi.") : -len(".yaml")]
         if other == stack:
@@ -300,12 +312,48 @@ def check_claims(settings: StackSettings, stack: str, root: Path) -> None:
             for key, value in config.items()
             if not (":" in key and not key.startswith(prefix))
         }
+        found.append((other, path.name, raw))
+    return found
+
+
+def zone_siblings(stack: str, root: Path) -> tuple[ZoneSibling, ...]:
+    """The edge of every other stack file that has one on: its zone, the app's hostnames there (the hosts
+    the zone owner's rules cover) and, for the owner, what its zone settings depend on. Read leniently
+    (the model's defaults for what a file leaves out); a value of the wrong shape is that stack's own
+    error and contributes nothing here."""
+    defaults = EdgeSettings.model_construct()
+    found = []
+    for _, _, raw in _sibling_configs(stack, root):
+        edge, app = raw.get("edge") or {}, raw.get("app") or {}
+        if not isinstance(edge, dict) or not isinstance(app, dict) or edge.get("enabled", defaults.enabled) is False:
+            continue
+        zone, hostnames = edge.get("zone", defaults.zone), app.get("hostnames") or []
+        timeout = edge.get("proxyReadTimeout")
+        if isinstance(zone, str) and isinstance(hostnames, list):
+            found.append(
+                ZoneSibling(
+                    zone=zone,
+                    hostnames=tuple(h for h in hostnames if isinstance(h, str)),
+                    owns_zone=edge.get("ownsZone") is True,
+                    plan=str(edge.get("plan", defaults.plan)),
+                    proxy_read_timeout=timeout if isinstance(timeout, int) else None,
+                )
+            )
+    return tuple(found)
+
+
+def check_claims(settings: StackSettings, stack: str, root: Path) -> None:
+    """Refuse to own what another stack file of the project owns (its stack file says so)."""
+    mine = {(c.scope, c.thing): c for c in claims(settings)}
+    if not mine:
+        return
+    for other, file_name, raw in _sibling_configs(stack, root):
         for claim in _sibling_claims(raw):
             if (claim.scope, claim.thing) in mine:
                 raise _fail(
                     mine[(claim.scope, claim.thing)].key,
                     None,
-                    f"{claim.scope}: {claim.thing} is owned by the stack '{other}' ({path.name}: {claim.key}); "
+                    f"{claim.scope}: {claim.thing} is owned by the stack '{other}' ({file_name}: {claim.key}); "
                     "exactly one stack may own it",
                 )
 
@@ -327,8 +375,9 @@ def load_settings() -> StackSettings:
             raw[key] = config.get(key)
     raw.setdefault("environment", pulumi.get_stack())
     raw.setdefault("namespace", raw["environment"])
-    settings = parse_settings(raw, frozenset(secret_keys))
     root = pulumi.get_root_directory()
+    siblings = zone_siblings(pulumi.get_stack(), Path(root)) if root else ()
+    settings = parse_settings(raw, frozenset(secret_keys), siblings)
     if root:
         check_claims(settings, pulumi.get_stack(), Path(root))
     return settings

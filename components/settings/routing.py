@@ -3,6 +3,7 @@ origin lock."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
@@ -26,6 +27,25 @@ PROXY_NAMESPACES: dict[str, str | None] = {
 _DURATION = r"^([0-9]{1,5}(h|m|s|ms)){1,4}$"  # Gateway API's duration (GEP-2257)
 
 
+def duration_seconds(duration: str) -> float:
+    """A Gateway API duration ("100s", "1m30s", "500ms") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)(ms|h|m|s)", duration))
+
+
+_VERSION = r"^v[0-9]+\.[0-9]+\.[0-9]+$"
+# The first Envoy Gateway release whose CRDs have a field the program renders, per field: with older CRDs
+# installed the API server drops the field with only a warning (and Helm never upgrades a chart's CRDs).
+# BackendTrafficPolicy `spec.timeout.http.streamIdleTimeout`: absent from the CRD at v1.7.5
+# (envoyproxy/gateway c038192c), present from v1.8.0 (f7306b38), in
+# charts/gateway-helm/charts/crds/crds/generated/gateway.envoyproxy.io_backendtrafficpolicies.yaml.
+ENVOY_GATEWAY_FIELDS: dict[str, str] = {"BackendTrafficPolicy spec.timeout.http.streamIdleTimeout": "v1.8.0"}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.removeprefix("v").split("."))
+
+
 class GatewaySettings(_Model):
     """The Gateway the app's HTTPRoutes attach to: one the program creates, or one that exists."""
 
@@ -45,6 +65,22 @@ class GatewaySettings(_Model):
     https_listeners: tuple[DnsLabel, ...] = Field(default=(), strict=False)
     # Its plain-HTTP listener, if the program should attach the HTTP-to-HTTPS redirect route to it.
     http_listener: DnsLabel | None = None
+    # The Envoy Gateway release whose CRDs the cluster has installed (docs/prerequisites.md says how to
+    # read it); the default is the release the vendored CRDs come from (schemas/README.md).
+    envoy_gateway_version: Annotated[str, Field(pattern=_VERSION)] = "v1.9.0"
+
+    @model_validator(mode="after")
+    def _crds_new_enough(self) -> Self:
+        if self.implementation == "envoy-gateway":
+            for field, since in ENVOY_GATEWAY_FIELDS.items():
+                if version_tuple(self.envoy_gateway_version) < version_tuple(since):
+                    raise RuleError(
+                        "envoyGatewayVersion",
+                        self.envoy_gateway_version,
+                        f"too old: the program renders {field}, which Envoy Gateway's CRDs have from {since} "
+                        "(older CRDs drop it with only a warning): upgrade the CRDs first",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _existing_needs_a_reference(self) -> Self:
@@ -103,8 +139,29 @@ class ClusterIssuerSettings(_Model):
         return self
 
 
+# cert-manager's Certificate.spec.privateKey.size (its CRD, v1.21.1, vendored in schemas/crds): RSA 2048, 4096 or
+# 8192; ECDSA 256, 384 or 521; "No other values are allowed".
+KEY_SIZES = {"RSA": (2048, 4096, 8192), "ECDSA": (256, 384, 521)}
+
+
+class PrivateKeySettings(_Model):
+    """The certificate's key. Default ECDSA P-256; a stack over a live certificate keeps its key's algorithm
+    and size, or cert-manager reissues it with a new key on the first `up`."""
+
+    algorithm: Literal["RSA", "ECDSA"] = "ECDSA"
+    size: int = 256
+
+    @model_validator(mode="after")
+    def _size_for_algorithm(self) -> Self:
+        if self.size not in KEY_SIZES[self.algorithm]:
+            allowed = ", ".join(map(str, KEY_SIZES[self.algorithm]))
+            raise RuleError("size", self.size, f"is not a size cert-manager allows for {self.algorithm} ({allowed})")
+        return self
+
+
 class TlsSettings(_Model):
     cluster_issuer: ClusterIssuerSettings = ClusterIssuerSettings()
+    private_key: PrivateKeySettings = PrivateKeySettings()
     # The Secret cert-manager writes the certificate to (default: <app name>-tls), in the app's namespace.
     secret_name: DnsLabel | None = None
 
@@ -134,8 +191,10 @@ class RoutingSettings(_Model):
     ingress_nginx: IngressNginxSettings = IngressNginxSettings()
     tls: TlsSettings = TlsSettings()
     hsts: HstsSettings = HstsSettings()
-    # The seed's 600 s proxy timeouts, as a total deadline per request.
-    request_timeout: Annotated[str, Field(pattern=_DURATION)] = "600s"
+    # A total deadline per request. The seed's 600 s cannot be honoured behind Cloudflare, which answers
+    # 524 once its proxy read timeout (100 s below Enterprise) passes without a read from the origin: the
+    # stack refuses more than that ceiling (StackSettings; docs/edge-limits.md).
+    request_timeout: Annotated[str, Field(pattern=_DURATION)] = "100s"
     websocket_path: str = "/ws"
     # The seed's `proxy_read_timeout 3600s` for /ws: an idle timeout, set where the implementation can.
     websocket_idle_timeout: Annotated[str, Field(pattern=_DURATION)] = "3600s"

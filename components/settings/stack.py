@@ -3,19 +3,35 @@ areas."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Self
 
-from pydantic import model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
 from components.settings.app import AppSettings
 from components.settings.backup import BackupSettings
 from components.settings.base import DnsLabel, RuleError, SecretValue, _Model
 from components.settings.cluster import ClusterSettings
 from components.settings.delivery import DeliverySettings
-from components.settings.edge import EdgeSettings, in_zone
+from components.settings.edge import PROXY_READ_TIMEOUT, EdgeSettings, in_zone
 from components.settings.observability import ObservabilitySettings
-from components.settings.routing import RoutingSettings
+from components.settings.routing import RoutingSettings, duration_seconds
 from components.settings.security import SecuritySettings
+
+
+@dataclass(frozen=True)
+class ZoneSibling:
+    """What another stack file of the project says about the zone its edge is in (loader: read leniently)."""
+
+    zone: str
+    hostnames: tuple[str, ...]
+    owns_zone: bool = False
+    plan: str = "business"
+    proxy_read_timeout: int | None = None
+
+
+def _siblings(info: ValidationInfo) -> tuple[ZoneSibling, ...]:
+    return tuple((info.context or {}).get("zone_siblings", ()))
 
 
 class StackSettings(_Model):
@@ -27,12 +43,44 @@ class StackSettings(_Model):
     cluster: ClusterSettings = ClusterSettings()
     security: SecuritySettings = SecuritySettings()
     routing: RoutingSettings = RoutingSettings()
-    edge: EdgeSettings = EdgeSettings()
+    # Validated when left out too: a stack in another stack's zone must name the zone's id (EdgeSettings).
+    edge: EdgeSettings = Field(default_factory=lambda: EdgeSettings.model_construct(), validate_default=True)
     backup: BackupSettings = BackupSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     delivery: DeliverySettings = DeliverySettings()
     # The Sentry DSN carries the project's key: a Pulumi secret only.
     sentry_dsn: SecretValue | None = None
+    # The hosts the zone owner's rules are limited to: not a stack key; set while validating (below).
+    _rule_hostnames: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def rule_hostnames(self) -> tuple[str, ...]:
+        """The app's hostnames of every stack in this stack's zone (this one's and, from the project's
+        other stack files, theirs): the hosts the owner's rate limiting rules cover, sorted."""
+        return self._rule_hostnames
+
+    @model_validator(mode="after")
+    def _rules_name_only_the_apps_hosts(self, info: ValidationInfo) -> Self:
+        # The zone's owner writes the rules for every stack in the zone; the loader passes the other stack
+        # files' edges as the validation context "zone_siblings".
+        from components.rule_expressions import hosts_named
+
+        edge = self.edge
+        hosts = set(self.app.hostnames) if edge.enabled else set()
+        hosts |= {host for sibling in _siblings(info) if sibling.zone == edge.zone for host in sibling.hostnames}
+        self._rule_hostnames = tuple(sorted(hosts))
+        if edge.enabled and edge.owns_zone:
+            for index, rule in enumerate(edge.rate_limits):
+                named = hosts_named(rule.expression)
+                foreign = sorted((named or set()) - hosts)
+                if foreign:
+                    raise RuleError(
+                        f"edge.rateLimits[{index}].expression",
+                        rule.expression,
+                        f"names {', '.join(foreign)}, not a host of this app in any stack of the zone "
+                        f"({', '.join(sorted(hosts))}): each rule applies to the app's hosts only",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _hostnames_in_the_zone(self) -> Self:
@@ -59,6 +107,31 @@ class StackSettings(_Model):
                 "routing.originLock.authenticatedOriginPulls",
                 True,
                 "the zone does not send Cloudflare's certificate: set edge.authenticatedOriginPulls: true first",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _timeout_cloudflare_honours(self, info: ValidationInfo) -> Self:
+        # Every record of the edge is proxied: a response silent for longer than the zone's proxy read
+        # timeout gets Cloudflare's 524, whatever the origin's deadline. Only Enterprise can raise it, with
+        # the zone setting the owner's stack sets (edge.proxyReadTimeout).
+        edge = self.edge
+        if not edge.enabled:
+            return self
+        if edge.owns_zone:
+            ceiling = edge.read_timeout_ceiling
+        else:
+            owner = next((s for s in _siblings(info) if s.zone == edge.zone and s.owns_zone), None)
+            raised = owner is not None and owner.plan == "enterprise" and owner.proxy_read_timeout
+            ceiling = owner.proxy_read_timeout if raised and owner is not None else PROXY_READ_TIMEOUT
+        timeout = self.routing.request_timeout
+        if duration_seconds(timeout) > (ceiling or PROXY_READ_TIMEOUT):
+            raise RuleError(
+                "routing.requestTimeout",
+                timeout,
+                f"longer than the zone's proxy read timeout ({ceiling} s), after which Cloudflare answers 524 to a "
+                f"silent response: at most {ceiling}s, or on Enterprise raise edge.proxyReadTimeout in the zone "
+                "owner's stack (Cloudflare's connection limits)",
             )
         return self
 

@@ -177,9 +177,12 @@ TERRAFORM = GoTool(
     root=(),  # main.go parses its global options by hand: read apart (_terraform_globals)
     helpers={"extendedFlagSet": Src("internal/command/arguments/extended.go", "extendedFlagSet")},
     commands={
-        # No doc runs terraform today; these are the commands DESIGN.md's hand-over of the seed's Cloudflare
-        # state uses (`terraform state rm`, never destroy), so a doc that writes them is checked.
+        # The adoption's hand-over of the seed's Cloudflare state (docs/adoption.md): `state pull` to export it,
+        # `state rm` of what Pulumi takes (never a destroy), a targeted `destroy` of what the rulesets supersede.
         "state rm": Cmd((Src("internal/command/arguments/state_rm.go", "ParseStateRm"),)),
+        "state pull": Cmd((Src("internal/command/arguments/state_pull.go", "ParseStatePull"),)),
+        # ParseApplyDestroy is ParseApply's flags with the plan mode set to destroy.
+        "destroy": Cmd((Src("internal/command/arguments/apply.go", "ParseApply"),)),
         "state list": Cmd((Src("internal/command/arguments/state_list.go", "ParseStateList"),)),
     },
 )
@@ -227,7 +230,20 @@ AWS_OPERATIONS = {
     "cloudtrail": ["lookup-events"],
     "iam": ["update-assume-role-policy"],
     "eks": ["create-access-entry", "describe-addon", "update-addon"],
+    # The adoption's export of the backup bucket (docs/adoption.md).
+    "s3api": [
+        "get-bucket-location",
+        "get-bucket-versioning",
+        "get-bucket-encryption",
+        "get-bucket-lifecycle-configuration",
+        "get-bucket-policy",
+        "get-public-access-block",
+        "get-bucket-ownership-controls",
+        "get-object-lock-configuration",
+        "list-objects-v2",
+    ],
 }
+AWS_MODEL_DIRS = {"s3api": "s3"}  # the CLI's command name where it differs from the botocore model's folder
 AWS_CUSTOM = {  # commands the CLI adds in Python, not from a service model: (file, class, argument-table name)
     "s3 ls": ("awscli/customizations/s3/subcommands.py", "ListCommand"),
     "eks update-kubeconfig": ("awscli/customizations/eks/update_kubeconfig.py", "UpdateKubeconfigCommand"),
@@ -610,8 +626,9 @@ def aws_table(mirror: Mirror, files: set[str]) -> dict[str, Any]:
     paging = re.findall(r"PageArgument\(\s*'([\w-]+)'", show("awscli/customizations/paginate.py"))
     commands: dict[str, Any] = {}
     for service, operations in AWS_OPERATIONS.items():
-        [version] = mirror.ls(AWS_TAG, f"awscli/botocore/data/{service}")
-        base = f"awscli/botocore/data/{service}/{version}"
+        model_dir = AWS_MODEL_DIRS.get(service, service)
+        [version] = mirror.ls(AWS_TAG, f"awscli/botocore/data/{model_dir}")
+        base = f"awscli/botocore/data/{model_dir}/{version}"
         model = json.loads(show(f"{base}/service-2.json"))
         paginated = json.loads(show(f"{base}/paginators-1.json")).get("pagination", {})
         by_cli_name = {xform_name(op): op for op in model["operations"]}

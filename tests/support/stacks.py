@@ -173,6 +173,9 @@ def write_project(directory: Path, stack: str, config: dict[str, Any]) -> Path:
 # --- settings ----------------------------------------------------------------------------------
 
 # The least a new stack sets.
+# A stack in a zone another stack owns names the zone by its id (edge.zoneId): a made-up one.
+ZONE_ID = "0123456789abcdef0123456789abcdef"
+
 MINIMAL_APP: dict[str, Any] = {
     "image": "ghcr.io/your-org/hft-trading-platform/frontend:v1.0.0",
     "hostnames": ["new.hft-platform.com"],
@@ -251,10 +254,15 @@ def settings(app: dict[str, Any] | None = None, **sections: Any) -> StackSetting
     """Settings of a stack `qa` with this app (default: the minimal one) and other sections; unless given, the
     edge's zone is the registered domain of the app's first hostname (its hostnames must be in the zone)."""
     app = app or MINIMAL_APP
-    sections.setdefault("edge", {"zone": ".".join(app["hostnames"][0].split(".")[-2:])})
+    sections.setdefault("edge", {"zone": ".".join(app["hostnames"][0].split(".")[-2:]), "zoneId": ZONE_ID})
     return parse_settings({"environment": "qa", "namespace": "qa-ns", "app": app, **sections})
 
 
 def from_stack_file(stack: str) -> StackSettings:
-    raw = {key.removeprefix(f"{PROJECT}:"): value for key, value in stack_values(stack).items()}
+    # The project's own keys: a provider's (kubernetes:...) are the provider's, as the engine passes them.
+    raw = {
+        key.removeprefix(f"{PROJECT}:"): value
+        for key, value in stack_values(stack).items()
+        if key.startswith(f"{PROJECT}:")
+    }
     return parse_settings(raw)
