@@ -269,7 +269,9 @@ MINIMAL = stack_values(PROD)
 
 
 def settings_of(delivery: dict[str, Any], **more: Any) -> Any:
-    raw = {key.removeprefix("hft-frontend:"): value for key, value in MINIMAL.items()}
+    raw = {
+        key.removeprefix("hft-frontend:"): value for key, value in MINIMAL.items() if key.startswith("hft-frontend:")
+    }
     raw = {**raw, "environment": "production", "delivery": delivery, **more}
     return parse_settings(raw)
 
