@@ -4,15 +4,17 @@ import pulumi
 
 from components import frontend_app
 from components.backup_store import BackupStore, BackupStoreArgs
+from components.delivery import Delivery, DeliveryArgs, canary_metrics
 from components.frontend_app import FrontendApp, FrontendAppArgs
 from components.observability import Observability, ObservabilityArgs
-from components.routing import Routing, RoutingArgs
+from components.routing import Routing, RoutingArgs, app_routes
 from components.security_baseline import Egress, SecurityBaseline, SecurityBaselineArgs
 from components.settings import load_settings
 from components.velero import Velero, VeleroArgs
 
 settings = load_settings()
 app, cluster, security, routing = settings.app, settings.cluster, settings.security, settings.routing
+canary = settings.delivery.canary
 
 baseline = SecurityBaseline(
     "security-baseline",
@@ -20,7 +22,7 @@ baseline = SecurityBaseline(
         namespace=settings.namespace,
         environment=settings.environment,
         pod_security_version=cluster.kubernetes_version,
-        workloads=[frontend_app.workload_profile(app.name, settings.environment, app)],
+        workloads=[frontend_app.workload_profile(app.name, settings.environment, app, canary=canary)],
         # The app port admits the routing proxies (the Gateway's or ingress-nginx's) and Prometheus only.
         ingress_namespaces=[routing.proxy_namespace or settings.namespace, cluster.monitoring_namespace],
         egress=Egress.for_app(security, cluster),
@@ -37,6 +39,7 @@ frontend = FrontendApp(
         environment=settings.environment,
         namespace=baseline.namespace.metadata.name,
         sentry_dsn=settings.sentry_dsn,
+        rollout=canary,
     ),
 )
 
@@ -53,6 +56,32 @@ if settings.origin_locked:
         pulumi.export("originPullCa", origin_pull.ca_cert_pem)
     else:
         origin_pull_ca = routing.origin_lock.trusted_ca_pem
+# Canary releases: the Rollout, its traffic Services and analysis, and the controller where this stack owns it.
+delivery = None
+if canary:
+    delivery = Delivery(
+        "delivery",
+        DeliveryArgs(
+            settings=settings.delivery,
+            app=frontend.app_id,
+            target=frontend.service_target,
+            selector=frontend.service.spec.apply(lambda spec: spec.selector or {}),
+            deployment=frontend.deployment_name,
+            replicas=app.replicas,
+            namespace=settings.namespace,
+            routes=app_routes(frontend.app_id),
+            # The SLOs' own SLIs, on the canary's pods, as the app's ServiceMonitor scrapes them.
+            metrics=canary_metrics(
+                settings.delivery,
+                settings.observability.slos,
+                f'namespace="{settings.namespace}", service="{frontend_app.object_names(app.name, app).service}"',
+            ),
+            monitoring_namespace=cluster.monitoring_namespace,
+            egress=Egress.for_stack(security, cluster),
+            pod_security_version=cluster.kubernetes_version,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[baseline, frontend]),
+    )
 
 routes = Routing(
     "routing",
@@ -63,6 +92,7 @@ routes = Routing(
         namespace=settings.namespace,
         endpoints=app.endpoints,
         origin_pull_ca=origin_pull_ca,
+        canary=(delivery.stable_service, delivery.canary_service) if delivery is not None else None,
     ),
     # The routes and the certificate go into the namespace, which must exist first.
     opts=pulumi.ResourceOptions(depends_on=[baseline]),
@@ -128,13 +158,18 @@ if settings.observability.enabled:
             prometheus_selector_labels=cluster.prometheus_selector_labels,
             dashboard_namespace=cluster.monitoring_namespace,
             backup_schedule=backup_schedule,
+            canary=canary,
         ),
     )
 
 pulumi.export("namespace", baseline.namespace.metadata.name)
 pulumi.export("deploymentName", frontend.deployment.metadata.name)
 pulumi.export("serviceName", frontend.service_name)
-pulumi.export("servicePort", app.service.port)  # the deploy's NetworkPolicy probe connects to it
+pulumi.export("servicePort", app.service.port)
+if delivery is not None:
+    pulumi.export(
+        "rolloutName", delivery.rollout_name
+    )  # the deploy waits for its release  # the deploy's NetworkPolicy probe connects to it
 pulumi.export("hostnames", routes.hostnames)
 if routes.address is not None:
     # What the edge's DNS records point at: the Gateway's (or Ingress's) load balancer.

@@ -76,8 +76,9 @@ def identity(name: str, environment: str, app: AppSettings | None = None) -> App
     return AppIdentity(name=name, environment=environment, component=COMPONENT, pinned_selector=pinned)
 
 
-def workload_profile(name: str, environment: str, app: AppSettings) -> WorkloadProfile:
-    """What the namespace's guard rails (SecurityBaseline) need to know of this app."""
+def workload_profile(name: str, environment: str, app: AppSettings, canary: bool = False) -> WorkloadProfile:
+    """What the namespace's guard rails (SecurityBaseline) need to know of this app; `canary`: releases go
+    out as canaries, whose pods run beside the stable set."""
     names = object_names(name, app)
     return WorkloadProfile(
         name=name,
@@ -91,6 +92,7 @@ def workload_profile(name: str, environment: str, app: AppSettings) -> WorkloadP
         service_account=names.service_account,
         config_maps=(names.config_map,),
         secrets=(names.secret,),
+        canary_pods=app.max_replicas if canary else 0,
     )
 
 
@@ -258,6 +260,7 @@ def deployment_spec(
     names: FrontendNames,
     config_checksum: pulumi.Input[str],
     secret_checksum: pulumi.Input[str],
+    rollout: bool = False,
 ) -> DeploymentSpecArgsDict:
     spec: DeploymentSpecArgsDict = {
         "selector": {"match_labels": app_id.selector_labels},
@@ -283,8 +286,8 @@ def deployment_spec(
         },
     }
     # With autoscaling the HPA alone owns the replica count: a spec.replicas here would reset it on
-    # every `pulumi up`.
-    if not app.autoscaling.enabled:
+    # every `pulumi up`. Under a Rollout (workloadRef) Argo scales the Deployment to 0 and owns it too.
+    if not app.autoscaling.enabled and not rollout:
         spec["replicas"] = app.replicas
     return spec
 
@@ -305,10 +308,19 @@ def service_annotations(app: AppSettings) -> dict[str, str]:
     return dict(app.service.load_balancer_annotations) if app.service.type == "LoadBalancer" else {}
 
 
-def hpa_spec(app: AppSettings, deployment_name: pulumi.Input[str]) -> HorizontalPodAutoscalerSpecArgsDict:
+# What the HPA scales under a canary: the Rollout (its scale subresource), not the Deployment it took over
+# (Argo Rollouts docs, "HorizontalPodAutoscaler": scaleTargetRef apiVersion argoproj.io/v1alpha1, kind Rollout).
+ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
+
+
+def hpa_spec(
+    app: AppSettings, deployment_name: pulumi.Input[str], rollout: bool = False
+) -> HorizontalPodAutoscalerSpecArgsDict:
     scaling = app.autoscaling
+    target = (ROLLOUT_API_VERSION, "Rollout") if rollout else ("apps/v1", "Deployment")
     return {
-        "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": deployment_name},
+        # The Rollout is named as the Deployment it takes over (components/delivery.py).
+        "scale_target_ref": {"api_version": target[0], "kind": target[1], "name": deployment_name},
         "min_replicas": scaling.min_replicas,
         "max_replicas": scaling.max_replicas,
         "metrics": [
@@ -376,6 +388,9 @@ class FrontendAppArgs:
     namespace: pulumi.Input[str]
     # A secret from the stack's config, or None when the stack sets no Sentry DSN.
     sentry_dsn: ConfigSecret | None = None
+    # Releases go out as Argo Rollouts canaries: a Rollout of the Deployment's name owns its pods
+    # (workloadRef), so the HPA scales the Rollout and the Deployment's replicas are left to Argo.
+    rollout: bool = False
 
 
 class FrontendApp(pulumi.ComponentResource):
@@ -402,7 +417,7 @@ class FrontendApp(pulumi.ComponentResource):
         super().__init__("hft:index:FrontendApp", name, None, opts)
         app, namespace = args.app, args.namespace
         self.app_id = app_id = identity(name, args.environment, app)
-        self.profile = workload_profile(name, args.environment, app)
+        self.profile = workload_profile(name, args.environment, app, canary=args.rollout)
         names = object_names(name, app)
         labels = app_id.labels
 
@@ -464,7 +479,7 @@ class FrontendApp(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             child_name,
             metadata=metadata(names.deployment, namespace, pod_labels(app, app_id), checkov_annotations(app)),
-            spec=deployment_spec(app, app_id, names, checksum(data), secret_checksum),
+            spec=deployment_spec(app, app_id, names, checksum(data), secret_checksum, rollout=args.rollout),
             opts=child_opts,
         )
 
@@ -485,7 +500,7 @@ class FrontendApp(pulumi.ComponentResource):
             self.hpa = k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 child_name,
                 metadata=metadata(names.hpa, namespace, labels),
-                spec=hpa_spec(app, self.deployment.metadata.name),
+                spec=hpa_spec(app, self.deployment.metadata.name, rollout=args.rollout),
                 opts=child_opts,
             )
 
@@ -499,6 +514,7 @@ class FrontendApp(pulumi.ComponentResource):
                 opts=child_opts,
             )
 
+        self.deployment_name = names.deployment  # a Rollout that takes the Deployment over names it so
         self.service_name = self.service.metadata.name
         self.service_target = ServiceTarget(
             app=app_id,

@@ -93,6 +93,15 @@ def namespace_peer(namespace: str) -> NetworkPolicyPeerArgsDict:
     return {"namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: namespace}}}
 
 
+# The label that marks a canary stack's traffic Services (stable, canary): Argo Rollouts adds its
+# `rollouts-pod-template-hash` to their selectors, so each reaches one revision's pods; the monitoring
+# leaves them out and scrapes every pod through the app's own Service.
+TRAFFIC_ROLE_LABEL = "hft-platform.com/traffic-role"
+# The label Argo Rollouts puts on each revision's pods, and the name a scrape gives it on their series.
+ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
+ROLLOUT_HASH_SERIES_LABEL = "rollouts_pod_template_hash"
+
+
 # --- what one component tells another ---------------------------------------------------------
 
 
@@ -123,6 +132,14 @@ class WorkloadProfile:
     service_account: str
     config_maps: tuple[str, ...] = ()  # its own, which an optional Role lets it read
     secrets: tuple[str, ...] = ()
+    # A canary's pods on top of the peak: a canary at 100 % runs beside the whole stable set (Argo
+    # Rollouts scales the stable set down only after the promotion).
+    canary_pods: int = 0
+
+    @property
+    def most_pods(self) -> int:
+        """What the quota must admit: the peak plus a canary's pods."""
+        return self.peak_pods + self.canary_pods
 
 
 # --- quantities -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import naming
-from components.k8s import AppIdentity, ServiceTarget, metadata
+from components.k8s import ROLLOUT_HASH_SERIES_LABEL, TRAFFIC_ROLE_LABEL, AppIdentity, ServiceTarget, metadata
 from components.settings import AlertRule, ObservabilitySettings
 from components.settings.observability import SloSettings
 from components.slo import dashboard_targets, slo_rule_groups
@@ -79,22 +79,33 @@ def _percent(share: float) -> str:
 
 
 def service_monitor_spec(
-    settings: ObservabilitySettings, service_labels: dict[str, str], port_name: str
+    settings: ObservabilitySettings, service_labels: dict[str, str], port_name: str, canary: bool = False
 ) -> dict[str, Any]:
-    """The seed's ServiceMonitor, selecting the Service by the labels only that Service has."""
-    return {
-        "selector": {"matchLabels": service_labels},
-        "endpoints": [
-            {
-                "port": port_name,
-                "path": METRICS_PATH,
-                "interval": settings.scrape_interval,
-                # As in the seed: labels the app sets on its own series win over the target's. So
-                # the app must not export `namespace` or `service` labels: the alerts select on them.
-                "honorLabels": True,
-            }
-        ],
+    """The seed's ServiceMonitor, selecting the Service by the labels only that Service has. Under canary
+    releases it leaves out the traffic Services (each selects one revision's pods; the app's Service
+    selects them all, so every pod is scraped once) and labels each series with the pod's revision."""
+    selector: dict[str, Any] = {"matchLabels": service_labels}
+    if canary:
+        selector["matchExpressions"] = [{"key": TRAFFIC_ROLE_LABEL, "operator": "DoesNotExist"}]
+    endpoint: dict[str, Any] = {
+        "port": port_name,
+        "path": METRICS_PATH,
+        "interval": settings.scrape_interval,
+        # As in the seed: labels the app sets on its own series win over the target's. So
+        # the app must not export `namespace` or `service` labels: the alerts select on them.
+        "honorLabels": True,
     }
+    if canary:
+        # The canary analysis selects the canary's pods by their revision (Prometheus' kubernetes_sd
+        # exposes each pod label as __meta_kubernetes_pod_label_<name, sanitised>).
+        endpoint["relabelings"] = [
+            {
+                "action": "replace",
+                "sourceLabels": [f"__meta_kubernetes_pod_label_{ROLLOUT_HASH_SERIES_LABEL}"],
+                "targetLabel": ROLLOUT_HASH_SERIES_LABEL,
+            }
+        ]
+    return {"selector": selector, "endpoints": [endpoint]}
 
 
 # --- alert rules -------------------------------------------------------------------------------
@@ -411,6 +422,8 @@ class ObservabilityArgs:
     dashboard_namespace: str
     # The Velero schedule that backs the app's namespace up (Velero's component), if the stack has one.
     backup_schedule: str | None = None
+    # Releases go out as canaries: scrape past the traffic Services and label series by revision.
+    canary: bool = False
 
 
 def object_names(app: AppIdentity) -> dict[str, str]:
@@ -449,7 +462,7 @@ class Observability(pulumi.ComponentResource):
             api_version=MONITORING_API_VERSION,
             kind="ServiceMonitor",
             metadata=metadata(names["service_monitor"], target.namespace, operator_labels),
-            spec=service_monitor_spec(settings, app.selector_labels, target.port_name),
+            spec=service_monitor_spec(settings, app.selector_labels, target.port_name, args.canary),
             opts=child_opts,
         )
         child_name, child_opts = child("rules", names["prometheus_rule"])

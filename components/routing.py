@@ -33,7 +33,7 @@ from pulumi_kubernetes.networking.v1 import IngressBackendArgsDict, IngressRuleA
 
 from components import naming
 from components.cloudflare_facts import ORIGIN_PULL_CA_PEM
-from components.k8s import NAMESPACE_NAME_LABEL, ServiceTarget, metadata
+from components.k8s import NAMESPACE_NAME_LABEL, AppIdentity, ServiceTarget, metadata
 from components.settings import ClusterIssuerSettings, ConfigSecret, Endpoints, PrivateKeySettings, RoutingSettings
 
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -193,6 +193,28 @@ def _header_filter(headers: dict[str, str]) -> dict[str, Any]:
 def _backend(target: ServiceTarget, service_name: str) -> list[dict[str, Any]]:
     # The route lives in the Service's namespace: the reference does not cross namespaces.
     return [{"group": "", "kind": "Service", "name": service_name, "port": target.port}]
+
+
+def canary_backends(port: int, stable: str, canary: str) -> list[dict[str, Any]]:
+    """A canary stack's backends: the stable Service with every request and the canary's with none. Argo
+    Rollouts' Gateway API plugin moves the weights during a release (and puts them back after it); a
+    weight picks the backend of each new request, so an open WebSocket stays where it was until it
+    reconnects."""
+    return [
+        {"group": "", "kind": "Service", "name": stable, "port": port, "weight": 100},
+        {"group": "", "kind": "Service", "name": canary, "port": port, "weight": 0},
+    ]
+
+
+def gateway_route_names(app: AppIdentity) -> dict[str, str]:
+    """The HTTPRoutes' Kubernetes names in gateway mode."""
+    return {"redirect": f"{app.name}-redirect", "app": app.name, "websocket": f"{app.name}-websocket"}
+
+
+def app_routes(app: AppIdentity) -> tuple[str, ...]:
+    """The HTTPRoutes that serve the app (not the redirect): those whose weights a canary moves."""
+    names = gateway_route_names(app)
+    return (names["app"], names["websocket"])
 
 
 def redirect_route_spec(gateway: GatewayRef, hostnames: Sequence[str], headers: dict[str, str]) -> dict[str, Any]:
@@ -471,6 +493,8 @@ class RoutingArgs:
     # The origin lock (docs/origin-lock.md): the CA whose client certificates the HTTPS listeners accept (the
     # zone's own origin-pull CA), and the load balancer admitting only Cloudflare's ranges. None: no lock.
     origin_pull_ca: pulumi.Input[str] | None = None
+    # A canary stack's stable and canary Services (Delivery's): every rule serving the app lists both.
+    canary: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None
 
 
 class GatewayResource(pulumi.CustomResource):
@@ -512,12 +536,15 @@ class Routing(pulumi.ComponentResource):
     # Where the edge's DNS records point: the created Gateway's or the Ingress's address (None when
     # the program cannot know it: an existing Gateway).
     address: pulumi.Output[str | None] | None
+    # The HTTPRoutes that serve the app (gateway mode; empty with ingress-nginx).
+    app_routes: tuple[str, ...]
 
     def __init__(self, name: str, args: RoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hft:index:Routing", name, None, opts)
         settings, app = args.settings, args.target.app
         self.hostnames = list(args.hostnames)
         self.address = None
+        self.app_routes = ()
         labels = {**app.labels, "app.kubernetes.io/component": "routing"}
 
         def child(suffix: str, **options: Any) -> tuple[str, pulumi.ResourceOptions]:
@@ -657,12 +684,17 @@ class Routing(pulumi.ComponentResource):
 
         headers = security_headers(settings, args.endpoints)
         with_timeouts = implementation != "nginx-gateway-fabric"
-        route_names = {"redirect": f"{app.name}-redirect", "app": app.name, "websocket": f"{app.name}-websocket"}
+        route_names = gateway_route_names(app)
+        self.app_routes = app_routes(app)
 
         def route(suffix: str, object_name: str, spec: pulumi.Input[dict[str, Any]]) -> None:
             custom(suffix, GATEWAY_API_VERSION, "HTTPRoute", object_name, args.namespace, spec)
 
         def with_backend(build: Any) -> pulumi.Output[dict[str, Any]]:
+            if args.canary is not None:
+                return pulumi.Output.all(*args.canary).apply(
+                    lambda names: build(canary_backends(target.port, names[0], names[1]))
+                )
             return pulumi.Output.from_input(target.name).apply(lambda service: build(_backend(target, service)))
 
         if ref.http_listeners:

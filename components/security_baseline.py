@@ -150,16 +150,17 @@ def _totals(kind: str, workloads: Sequence[WorkloadProfile]) -> dict[str, str]:
     resources = sorted({resource for amounts in per_pod.values() for resource in amounts}, key=_resource_order)
     return {
         f"{kind}.{resource}": sum_quantities(
-            scale_quantity(per_pod[w.name][resource], w.peak_pods) for w in workloads if resource in per_pod[w.name]
+            scale_quantity(per_pod[w.name][resource], w.most_pods) for w in workloads if resource in per_pod[w.name]
         )
         for resource in resources
     }
 
 
 def quota_spec(workloads: Sequence[WorkloadProfile]) -> ResourceQuotaSpecArgsDict:
-    """Room for exactly the workloads at their peaks: each at its autoscaling maximum, mid-rollout."""
+    """Room for exactly the workloads at their peaks: each at its autoscaling maximum, mid-rollout, with a
+    canary's pods on top where it has one."""
     hard = {
-        "pods": str(sum(w.peak_pods for w in workloads)),
+        "pods": str(sum(w.most_pods for w in workloads)),
         **_totals("requests", workloads),
         **_totals("limits", workloads),
         "services.loadbalancers": str(sum(w.load_balancers for w in workloads)),

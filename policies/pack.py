@@ -31,6 +31,7 @@ from pulumi_policy import EnforcementLevel, Policy
 from policies import (
     aws_s3,
     cloudflare,
+    delivery,
     kubernetes_namespaces,
     kubernetes_network,
     kubernetes_secrets,
@@ -40,7 +41,7 @@ from policies import (
 NAME = "hft-frontend-security"
 DESCRIPTION = (
     "Security baseline of the hft-frontend stacks: Pod Security Standards (restricted) and workload hygiene, "
-    "namespaces, ingress, Kubernetes Secrets, S3 buckets and the Cloudflare edge."
+    "namespaces, ingress, Kubernetes Secrets, S3 buckets, the Cloudflare edge and canary releases."
 )
 # For a policy that sets no level of its own; every policy here sets one.
 ENFORCEMENT_LEVEL = EnforcementLevel.MANDATORY
@@ -52,4 +53,5 @@ POLICIES: list[Policy] = [
     *kubernetes_secrets.POLICIES,
     *aws_s3.POLICIES,
     *cloudflare.POLICIES,
+    *delivery.POLICIES,
 ]

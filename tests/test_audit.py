@@ -416,7 +416,8 @@ def test_an_unknown_value_takes_the_policys_configured_level() -> None:
 def test_an_unknown_value_no_policy_reads_is_no_violation() -> None:
     resources = program_resources()
     of_type(resources, DEPLOYMENT)["inputs"]["metadata"]["annotations"] = {"deployed-by": UNKNOWN}
-    of_type(resources, "kubernetes:core/v1:Service")["outputs"]["spec"]["clusterIP"] = UNKNOWN
+    (service,) = [r for r in resources if r["urn"].endswith("kubernetes:core/v1:Service::hft-frontend-service")]
+    service["outputs"]["spec"]["clusterIP"] = UNKNOWN
     assert audit(export(resources)).violations == []
 
 

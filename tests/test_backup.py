@@ -29,8 +29,8 @@ OIDC = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com
 ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 
 
-def registration(type_: str, rendering: Rendering | None = None) -> Registration:
-    (found,) = (rendering or render(STACK)).by_type(type_)
+def registration(type_: str, rendering: Rendering | None = None, name: str | None = None) -> Registration:
+    (found,) = [r for r in (rendering or render(STACK)).by_type(type_) if name is None or r.name == name]
     return found
 
 
@@ -40,8 +40,9 @@ def of(kind: str) -> dict[str, Any]:
     return registration(f"aws:s3/{kind}:{name}").inputs
 
 
-def state(type_: str) -> dict[str, Any]:
-    (found,) = [r for r in stack_export(render(STACK))["deployment"]["resources"] if r["type"] == type_]
+def state(type_: str, name: str | None = None) -> dict[str, Any]:
+    resources = stack_export(render(STACK))["deployment"]["resources"]
+    (found,) = [r for r in resources if r["type"] == type_ and (name is None or r["urn"].endswith(f"::{name}"))]
     return found
 
 
@@ -293,7 +294,7 @@ def test_the_location_and_schedule_are_valid_and_name_the_bucket_prefix_region_a
 
 
 def release() -> Registration:
-    return registration("kubernetes:helm.sh/v3:Release")
+    return registration("kubernetes:helm.sh/v3:Release", name="velero-release")  # Argo Rollouts' is the other
 
 
 def test_the_release_pins_the_chart_the_images_and_wires_the_role() -> None:
@@ -321,7 +322,7 @@ def test_the_release_pins_the_chart_the_images_and_wires_the_role() -> None:
 
 
 def test_the_release_is_recorded_in_the_state_with_its_chart_and_values() -> None:
-    exported = state("kubernetes:helm.sh/v3:Release")
+    exported = state("kubernetes:helm.sh/v3:Release", "velero-release")
     assert exported["inputs"]["chart"] == "velero"
     assert exported["inputs"]["version"] == "12.1.0"
     assert exported["inputs"]["values"]["initContainers"][0]["name"] == "velero-plugin-for-aws"

@@ -417,7 +417,7 @@ def test_both_stacks_keep_the_live_deployments_selector(stack: str) -> None:
     objects = manifests(stack)
     deployment = find(objects, "Deployment", "hft-frontend")
     assert deployment["spec"]["selector"] == {"matchLabels": {"app": "hft-frontend"}}
-    assert find(objects, "Service")["spec"]["selector"] == {"app": "hft-frontend"}
+    assert find(objects, "Service", "hft-frontend-service")["spec"]["selector"] == {"app": "hft-frontend"}
     assert deployment["spec"]["template"]["metadata"]["labels"]["app"] == "hft-frontend"
 
 

@@ -53,7 +53,7 @@ def broken_production() -> Rendering:
                 props["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
             elif registration.type == "kubernetes:core/v1:Secret":
                 props["stringData"] = props["stringData"]["value"]
-            elif registration.type == "kubernetes:core/v1:Service":
+            elif registration.type == "kubernetes:core/v1:Service" and registration.name == "hft-frontend-service":
                 props["spec"]["type"] = "LoadBalancer"  # advisory: reviewed, as it admits only Cloudflare
                 props["spec"]["loadBalancerSourceRanges"] = ["173.245.48.0/20"]
     return Rendering(STACK, PROJECT, registrations)

@@ -106,7 +106,11 @@ def test_a_snippet_annotation_on_any_kind_fails() -> None:
 
 # --- Ingress: TLS only ---------------------------------------------------------------------------
 
-INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"enabled": False}}}
+# A canary needs gateway mode (docs/delivery.md): in ingress-nginx mode production releases rolling, unlocked.
+INGRESS_NGINX = {
+    "hft-frontend:routing": {"mode": "ingress-nginx", "originLock": {"enabled": False}},
+    "hft-frontend:delivery": {"strategy": "rolling"},
+}
 
 
 def rendered_ingress(suffix: str = "ingress") -> Registration:

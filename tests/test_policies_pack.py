@@ -23,6 +23,7 @@ from offline_preview.engine import Registration
 from policies import (
     aws_s3,
     cloudflare,
+    delivery,
     kubernetes_namespaces,
     kubernetes_network,
     kubernetes_secrets,
@@ -58,7 +59,15 @@ def test_importing_main_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_pack_holds_every_policy_once() -> None:
     names = [policy.name for policy in pack.POLICIES]
     assert len(names) == len(set(names))
-    modules = [kubernetes_workloads, kubernetes_namespaces, kubernetes_network, kubernetes_secrets, aws_s3, cloudflare]
+    modules = [
+        kubernetes_workloads,
+        kubernetes_namespaces,
+        kubernetes_network,
+        kubernetes_secrets,
+        aws_s3,
+        cloudflare,
+        delivery,
+    ]
     assert names == [policy.name for module in modules for policy in module.POLICIES]
 
 

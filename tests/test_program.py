@@ -224,7 +224,7 @@ def test_service_and_pdb_select_the_pods(stack: str) -> None:
     labels = pod_template(objects)["metadata"]["labels"]
     deployment = find(objects, "Deployment")
     assert matches(deployment["spec"]["selector"]["matchLabels"], labels)
-    service = find(objects, "Service")
+    service = find(objects, "Service", "hft-frontend-service")
     assert matches(service["spec"]["selector"], labels)
     assert service["spec"]["ports"][0]["targetPort"] in {
         p["name"] for p in pod_template(objects)["spec"]["containers"][0]["ports"]
@@ -238,9 +238,10 @@ def test_the_hpa_targets_the_deployment_with_the_seed_behaviour() -> None:
     objects = manifests("production")
     hpa = find(objects, "HorizontalPodAutoscaler")["spec"]
     deployment = find(objects, "Deployment")
+    # Production releases as a canary: the HPA scales the Rollout that took the Deployment over (its name).
     assert hpa["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
         "name": deployment["metadata"]["name"],
     }
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (6, 20)
@@ -253,7 +254,7 @@ def test_the_hpa_targets_the_deployment_with_the_seed_behaviour() -> None:
 
 
 def test_the_service_is_cluster_internal_unless_the_stack_asks(render_stack: Callable[..., Rendering]) -> None:
-    service = find(manifests("production"), "Service")
+    service = find(manifests("production"), "Service", "hft-frontend-service")
     assert service["spec"]["type"] == "ClusterIP"
     assert not service["metadata"].get("annotations")
 
@@ -531,7 +532,7 @@ def test_map_lists_repeating_a_key_are_refused_as_the_api_server_refuses_them(
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_service_monitor_and_rules_point_at_the_rendered_service(stack: str) -> None:
     objects = manifests(stack)
-    service = find(objects, "Service")
+    service = find(objects, "Service", "hft-frontend-service")
     monitor = find(objects, "ServiceMonitor")
     assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
     assert matches(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])

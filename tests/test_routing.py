@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from components.cloudflare_facts import CLOUDFLARE_RANGES, ORIGIN_PULL_CA_PEM
+from components.k8s import TRAFFIC_ROLE_LABEL
 from components.routing import burst_multiplier, content_security_policy, dns_zones, listener_name
 from offline_preview.engine import ProgramError, Rendering, is_secret
 from offline_preview.policy_eval import evaluate_rendering
@@ -34,7 +35,9 @@ from tests.support.stacks import (
 # The origin lock (on in production) is for a Gateway the program creates with Envoy Gateway: every other way
 # in states it is off (docs/origin-lock.md says how to lock them by hand).
 UNLOCKED = {"originLock": {"enabled": False}}
-INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx", **UNLOCKED}}
+# A canary moves HTTPRoute weights: in ingress-nginx mode a stack releases rolling (docs/delivery.md).
+ROLLING = {"hft-frontend:delivery": {"strategy": "rolling"}}
+INGRESS_NGINX = {"hft-frontend:routing": {"mode": "ingress-nginx", **UNLOCKED}, **ROLLING}
 # The variants a stack can take beyond its defaults, each rendered once.
 VARIANTS: dict[str, dict[str, Any]] = {
     "gateway": {},
@@ -69,6 +72,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "originLock": {"enabled": False, "authenticatedOriginPulls": True},
         },
         "hft-frontend:edge": {"authenticatedOriginPulls": True},
+        **ROLLING,
     },
     "cluster-issuer-dns01": {
         "hft-frontend:routing": {"tls": {"clusterIssuer": {"create": True, "cloudflareApiToken": Secret("cf-t0ken")}}}
@@ -122,9 +126,10 @@ def test_every_ingress_is_valid_kubernetes(stack: str, version: str) -> None:
 
 
 def test_cel_rules_are_evaluated_and_the_rest_are_counted() -> None:
-    # Every rule of the vendored CRDs compiles; the two transition rules (oldSelf) run only on update.
-    # 476 since the origin lock's EnvoyProxy (its CRD's CEL rules) renders in production.
-    assert rule_coverage() == {"evaluated": 476, "transition": 2}
+    # Every rule of the vendored CRDs compiles; the three transition rules (oldSelf: two of Gateway API's, the
+    # Rollout's immutable selector) run only on update. More evaluated since the origin lock's EnvoyProxy and the
+    # canary's objects render in production.
+    assert rule_coverage() == {"evaluated": 476, "transition": 3}
 
 
 def test_the_cel_evaluation_can_fail() -> None:
@@ -230,10 +235,13 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_route_sends_to_the_apps_service_which_selects_its_pods(stack: str, name: str) -> None:
     objects = manifests(variant(stack, name))
-    service = find(objects, "Service")
+    # A canary stack's routes send to its stable and canary Services (docs/delivery.md), with the same selector.
+    services = [s for s in by_kind(objects, "Service") if TRAFFIC_ROLE_LABEL in s["metadata"]["labels"]] or [
+        find(objects, "Service")
+    ]
     pods = find(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
-    assert matches(service["spec"]["selector"], pods)
-    port = service["spec"]["ports"][0]["port"]
+    assert all(matches(service["spec"]["selector"], pods) for service in services)
+    port = services[0]["spec"]["ports"][0]["port"]
     backends = [
         (b["name"], b["port"], route["metadata"]["namespace"])
         for route in by_kind(objects, "HTTPRoute")
@@ -250,7 +258,7 @@ def test_every_route_sends_to_the_apps_service_which_selects_its_pods(stack: str
         for path in rule["http"]["paths"]
     ]
     assert len(backends) >= 3
-    assert set(backends) == {(service["metadata"]["name"], port, service["metadata"]["namespace"])}
+    assert set(backends) == {(s["metadata"]["name"], port, s["metadata"]["namespace"]) for s in services}
 
 
 def response_headers(rule: dict[str, Any]) -> dict[str, str]:

@@ -268,3 +268,15 @@ def test_the_dashboard_shows_budget_left_and_burn_rate() -> None:
     assert {t["expr"].split("{")[0] for t in panels["Error budget burn rate"]["targets"]} == {
         "slo:current_burn_rate:ratio"
     }
+
+
+def test_the_canary_analysis_judges_the_canary_pods_with_the_slos_own_slis() -> None:
+    template = find(manifests("production"), "AnalysisTemplate")
+    metrics = {m["name"]: m for m in template["spec"]["metrics"]}
+    assert set(metrics) == {"availability-burn", "latency-burn"}
+    for slo, budget in ((AVAILABILITY, "0.0144"), (LATENCY, "0.144")):
+        metric = metrics[f"{slo.name}-burn"]
+        canary = f'{SCOPE.scraped}, rollouts_pod_template_hash="{{{{args.canary-hash}}}}"'
+        assert metric["provider"]["prometheus"]["query"] == error_ratio(slo, canary, "5m")
+        assert metric["failureCondition"].endswith(f"result[0] > {budget}")
+        promql_parser.parse(metric["provider"]["prometheus"]["query"])

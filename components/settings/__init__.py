@@ -5,7 +5,7 @@ namespace maps to a field of `StackSettings`; an unknown key, a wrong type or a 
 rule stops the program with one line naming the stack file, the key path, the value and the rule.
 
 One module per top-level key (`app`, `cluster`, `security`, `routing`, `edge`, `backup`,
-`observability`), each on what they all share (`base`); `stack` composes them and holds the rules
+`observability`, `delivery`), each on what they all share (`base`); `stack` composes them and holds the rules
 across areas; `loader` reads the config into it. Imports run one way: base <- areas <- stack <- loader.
 Here: the names the rest of the program imports from `components.settings`.
 """
@@ -14,6 +14,7 @@ from components.settings.app import AppSettings, Endpoints, Probe
 from components.settings.backup import BackupSettings
 from components.settings.base import ConfigSecret, MaybeSecretValue, SecretValue, SettingsError, secret_input
 from components.settings.cluster import ClusterSettings
+from components.settings.delivery import AnalysisSettings, CanaryStep, DeliverySettings
 from components.settings.edge import EdgeSettings, RateLimitRule
 from components.settings.loader import load_settings, mark_secrets, parse_settings, secret_fields
 from components.settings.observability import AlertRule, ObservabilitySettings
@@ -23,11 +24,14 @@ from components.settings.stack import StackSettings
 
 __all__ = [
     "AlertRule",
+    "AnalysisSettings",
     "AppSettings",
     "BackupSettings",
+    "CanaryStep",
     "ClusterIssuerSettings",
     "ClusterSettings",
     "ConfigSecret",
+    "DeliverySettings",
     "EdgeSettings",
     "Endpoints",
     "MaybeSecretValue",

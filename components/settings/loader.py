@@ -28,6 +28,7 @@ from components.settings.base import (
     _SecretRequiredError,
 )
 from components.settings.cluster import ClusterSettings
+from components.settings.delivery import DeliverySettings
 from components.settings.edge import EdgeSettings
 from components.settings.routing import RoutingSettings
 from components.settings.stack import StackSettings, ZoneSibling
@@ -249,6 +250,9 @@ def claims(settings: StackSettings) -> list[Claim]:
     backup = settings.backup
     if cluster is not None and backup.enabled and backup.velero.install:
         found.append(Claim(f"cluster {cluster}", "the Velero installation", "backup.velero.install"))
+    delivery = settings.delivery
+    if cluster is not None and delivery.canary and delivery.controller.install:
+        found.append(Claim(f"cluster {cluster}", "the Argo Rollouts controller", "delivery.controller.install"))
     return found
 
 
@@ -270,6 +274,7 @@ def _sibling_claims(raw: dict[str, Any]) -> list[Claim]:
             cluster=ClusterSettings.model_validate(sections["cluster"]),
             routing=RoutingSettings.model_validate(_without_secrets(sections["routing"])),
             backup=BackupSettings.model_validate(sections["backup"]),
+            delivery=DeliverySettings.model_validate(sections["delivery"]),
         )
     except (ValidationError, TypeError, ValueError):
         return []

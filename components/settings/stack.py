@@ -12,6 +12,7 @@ from components.settings.app import AppSettings
 from components.settings.backup import BackupSettings
 from components.settings.base import DnsLabel, RuleError, SecretValue, _Model
 from components.settings.cluster import ClusterSettings
+from components.settings.delivery import DeliverySettings
 from components.settings.edge import PROXY_READ_TIMEOUT, EdgeSettings, in_zone
 from components.settings.observability import ObservabilitySettings
 from components.settings.routing import RoutingSettings, duration_seconds
@@ -46,6 +47,7 @@ class StackSettings(_Model):
     edge: EdgeSettings = Field(default_factory=lambda: EdgeSettings.model_construct(), validate_default=True)
     backup: BackupSettings = BackupSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    delivery: DeliverySettings = DeliverySettings()
     # The Sentry DSN carries the project's key: a Pulumi secret only.
     sentry_dsn: SecretValue | None = None
     # The hosts the zone owner's rules are limited to: not a stack key; set while validating (below).
@@ -180,5 +182,30 @@ class StackSettings(_Model):
                 f"longer than the zone's proxy read timeout ({ceiling} s), after which Cloudflare answers 524 to a "
                 f"silent response: at most {ceiling}s, or on Enterprise raise edge.proxyReadTimeout in the zone "
                 "owner's stack (Cloudflare's connection limits)",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _canary_needs(self) -> Self:
+        # The canary's weights are the Gateway API plugin's: ingress-nginx mode has no HTTPRoute to move.
+        if not self.delivery.canary:
+            return self
+        if self.routing.mode != "gateway":
+            raise RuleError(
+                "delivery.strategy", "canary", "needs routing.mode: gateway (the canary's weights live in HTTPRoutes)"
+            )
+        # The analysis reads the canary's series, which only the ServiceMonitor's relabelling produces.
+        if not self.observability.enabled:
+            raise RuleError(
+                "delivery.strategy", "canary", "needs observability.enabled: true (the analysis reads its series)"
+            )
+        # With workloadRef Argo scales the Deployment to 0, so the program stops setting its replicas. Under
+        # server-side apply a field dropped from the inputs that no other manager owns is removed (reset to
+        # its default, 1 replica) on that `up`; with the HPA on, the program never set it (docs/delivery.md).
+        if not self.app.autoscaling.enabled:
+            raise RuleError(
+                "delivery.strategy",
+                "canary",
+                "needs app.autoscaling.enabled: true (the HPA owns the replica count the Rollout takes over)",
             )
         return self

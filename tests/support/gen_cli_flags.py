@@ -4,14 +4,16 @@ the docs' shell blocks against them.
 
     python -m tests.support.gen_cli_flags --mirror pulumi/pulumi=<git dir> --mirror vmware-tanzu/velero=<git dir> \\
         --mirror kubernetes/klog=<git dir> --mirror cli/cli=<git dir> --mirror aws/aws-cli=<git dir> \\
-        --mirror hashicorp/terraform=<git dir> [--tool pulumi ...]
+        --mirror hashicorp/terraform=<git dir> --mirror argoproj/argo-rollouts=<git dir> \\
+        --mirror kubernetes/cli-runtime=<git dir> [--tool pulumi ...]
 
 A mirror is any clone of the repository (a bare one will do) holding the release's tag. Nothing is run or
 built: the Go tools' flags are read from their pflag/flag definitions (`cmd.Flags().StringVarP(&x, "stack",
 "s", ...)`), their argument counts from cobra's `Args` or Pulumi's constrictor, the AWS CLI's from the
 botocore service models it ships and the argument tables of its customizations. Only the subcommands listed
 below are vendored (the ones the docs use), each with every flag its own code, its parents' persistent flags
-and the root's give it. kubectl is not here: the tests ask the real binary's `--help`.
+and the root's give it. kubectl is not here: the tests ask the real binary's `--help`; its plugin
+`kubectl argo rollouts` is (`kubectl-argo-rollouts`, the binary kubectl runs for it).
 
 To add a subcommand a doc needs: add it to COMMANDS of its tool (the function that builds it, its parents),
 run this, and commit the regenerated table.
@@ -41,6 +43,7 @@ class Src:
     path: str
     name: str
     repo: str = ""  # another mirror than the tool's own (klog for velero)
+    tag: str = ""  # that mirror's release, when it is not the tool's (cli-runtime for kubectl-argo-rollouts)
     persistent: bool = False  # every flag it defines is inherited (a root's flag set bound to PersistentFlags)
 
 
@@ -184,7 +187,42 @@ TERRAFORM = GoTool(
     },
 )
 
-GO_TOOLS = {"pulumi": PULUMI, "velero": VELERO, "gh": GH, "terraform": TERRAFORM}
+A = "pkg/kubectl-argo-rollouts/cmd/"
+CLI_RUNTIME_TAG = "v0.34.1"  # argo-rollouts v1.9.1's go.mod (require and replace)
+ARGO_ROLLOUTS = GoTool(
+    repo="argoproj/argo-rollouts",
+    tag="v1.9.1",  # the controller the canary stacks install (docs/delivery.md)
+    style="cobra",
+    root=(
+        Src(A + "cmd.go", "NewCmdArgoRollouts"),
+        # o.AddKubectlFlags(cmd): cmd.PersistentFlags(), kubectl's ConfigFlags (cli-runtime) plus two of its own.
+        Src("pkg/kubectl-argo-rollouts/options/options.go", "(*ArgoRolloutsOptions) AddKubectlFlags", persistent=True),
+        Src(
+            "pkg/genericclioptions/config_flags.go",
+            "(*ConfigFlags) AddFlags",
+            repo="kubernetes/cli-runtime",
+            tag=CLI_RUNTIME_TAG,
+            persistent=True,
+        ),
+    ),
+    commands={
+        "status": Cmd((Src(A + "status/status.go", "NewCmdStatus"),)),
+        "promote": Cmd((Src(A + "promote/promote.go", "NewCmdPromote"),)),
+        "abort": Cmd((Src(A + "abort/abort.go", "NewCmdAbort"),)),
+        "retry rollout": Cmd(
+            (Src(A + "retry/retry.go", "NewCmdRetryRollout"),), (Src(A + "retry/retry.go", "NewCmdRetry"),)
+        ),
+        "get rollout": Cmd((Src(A + "get/get_rollout.go", "NewCmdGetRollout"),), (Src(A + "get/get.go", "NewCmdGet"),)),
+    },
+)
+
+GO_TOOLS = {
+    "pulumi": PULUMI,
+    "velero": VELERO,
+    "gh": GH,
+    "terraform": TERRAFORM,
+    "kubectl-argo-rollouts": ARGO_ROLLOUTS,
+}
 
 AWS_REPO, AWS_TAG = "aws/aws-cli", "2.36.7"  # AWS CLI v2: the newest 2.x release tag in the snapshot
 AWS_OPERATIONS = {
@@ -333,15 +371,22 @@ class Flag:
     persistent: bool | None  # None: the flag set is a parameter; the caller's argument decides
 
 
-def go_flags(body: str, tool: GoTool, *, persistent: bool | None = None) -> list[Flag]:
-    """Every flag `body` defines, with the helpers it calls."""
+def go_constants(src: str) -> dict[str, str]:
+    """The file's string constants (`flagNamespace = "namespace"`), for flags named by a constant."""
+    return {name: value for name, value in re.findall(r'^\s*(\w+)\s*=\s*"([^"\\]*)"\s*$', src, re.MULTILINE)}
+
+
+def go_flags(
+    body: str, tool: GoTool, *, persistent: bool | None = None, constants: dict[str, str] | None = None
+) -> list[Flag]:
+    """Every flag `body` defines, with the helpers it calls; a flag named by one of `constants` counts."""
     flags: list[Flag] = []
     for match in FLAG_CALL.finditer(body):
         method, recv = match.group("method"), match.group("recv")
         args = go_args(body[match.end() - 1 : _matching(body, match.end() - 1) + 1])
         var = "Var" in method and method not in ("BoolFunc",)
         at = 1 if var or method in ("Func", "BoolFunc", "TextVar") else 0
-        if len(args) <= at or (name := go_string(args[at])) is None:
+        if len(args) <= at or (name := go_string(args[at]) or (constants or {}).get(args[at].strip())) is None:
             continue  # not a flag definition (strconv.Int(...), a name that is not a literal)
         short = go_string(args[at + 1]) if method.endswith(("P", "PF")) and len(args) > at + 1 else None
         kind = "bool" if re.match(r"Bool(Var)?P?$|Count|BoolFunc", method) else "value"
@@ -370,15 +415,19 @@ class Reader:
     mirrors: dict[str, Mirror]
     files: set[str] = field(default_factory=set)
 
-    def body(self, tool: GoTool, src: Src) -> str:
+    def file(self, tool: GoTool, src: Src) -> str:
         repo = src.repo or tool.repo
-        tag = KLOG_TAG if repo == "kubernetes/klog" else tool.tag
+        tag = src.tag or (KLOG_TAG if repo == "kubernetes/klog" else tool.tag)
         self.files.add(f"{repo}@{tag}:{src.path}")
-        return go_function(self.mirrors[repo].show(tag, src.path), src.name)
+        return self.mirrors[repo].show(tag, src.path)
+
+    def body(self, tool: GoTool, src: Src) -> str:
+        return go_function(self.file(tool, src), src.name)
 
     def flags(self, tool: GoTool, src: Src) -> list[Flag]:
-        body = self.body(tool, src)
-        found = go_flags(body, tool, persistent=True if src.persistent else None)
+        text = self.file(tool, src)
+        body = go_function(text, src.name)
+        found = go_flags(body, tool, persistent=True if src.persistent else None, constants=go_constants(text))
         for call, helper in tool.helpers.items():
             for match in re.finditer(rf"(?<![\w.]){re.escape(call)}\(", body):
                 call_text = body[match.end() - 1 : _matching(body, match.end() - 1) + 1]
@@ -634,6 +683,11 @@ def main(argv: list[str] | None = None) -> int:
             extra = (
                 {"klog": f"kubernetes/klog {KLOG_TAG} {mirrors['kubernetes/klog'].commit(KLOG_TAG)}"}
                 if name == "velero"
+                else {
+                    "cli-runtime": f"kubernetes/cli-runtime {CLI_RUNTIME_TAG} "
+                    f"{mirrors['kubernetes/cli-runtime'].commit(CLI_RUNTIME_TAG)}"
+                }
+                if name == "kubectl-argo-rollouts"
                 else {}
             )
         document = {
