@@ -300,7 +300,7 @@ def test_the_steps_climb_to_100(steps: list[dict[str, Any]], expected: str) -> N
 @pytest.mark.parametrize(
     ("more", "needs"),
     [
-        ({"routing": {"mode": "ingress-nginx"}}, "needs routing.mode: gateway"),
+        ({"routing": {"mode": "ingress-nginx", "originLock": {"enabled": False}}}, "needs routing.mode: gateway"),
         ({"observability": {"enabled": False}}, "needs observability.enabled: true"),
     ],
 )
