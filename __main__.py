@@ -159,6 +159,7 @@ if settings.observability.enabled:
             dashboard_namespace=cluster.monitoring_namespace,
             backup_schedule=backup_schedule,
             canary=canary,
+            probe_hostnames=app.hostnames,
         ),
     )
 

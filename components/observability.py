@@ -260,7 +260,7 @@ def backup_alert(settings: ObservabilitySettings, schedule: str) -> dict[str, An
 
 
 def prometheus_rule_spec(
-    settings: ObservabilitySettings, scope: Scope, backup_schedule: str | None = None
+    settings: ObservabilitySettings, scope: Scope, backup_schedule: str | None = None, probe_job: str | None = None
 ) -> dict[str, Any]:
     """The PrometheusRule's spec, which is also a valid Prometheus rule file."""
     rules = alert_rules(settings, scope)
@@ -268,7 +268,82 @@ def prometheus_rule_spec(
         rules.append(backup_alert(settings, backup_schedule))
     # The seed's five alerts stay as operators know them; the SLOs' burn-rate alerts come beside them.
     slo_groups = slo_rule_groups(settings.slos, scope.scraped, settings.runbook_base_url)
-    return {"groups": [{"name": RULE_GROUP, "rules": rules}, *slo_groups]}
+    groups = [{"name": RULE_GROUP, "rules": rules}, *slo_groups]
+    if probe_job is not None:
+        groups.append({"name": PROBE_RULE_GROUP, "rules": probe_alerts(settings, scope.namespace, probe_job)})
+    return {"groups": groups}
+
+
+# --- the outside-in probe --------------------------------------------------------------------------
+
+PROBE_RULE_GROUP = "hft-frontend-probe"
+CERT_EXPIRY_DAYS = 14
+
+
+def probe_job(app: AppIdentity) -> str:
+    """The Probe's `jobName`, the `job` label of its series (prometheus-operator v0.93.0
+    pkg/prometheus/promcfg.go: a Probe's jobName replaces the default `probe/<namespace>/<name>`)."""
+    return f"{app.name}-probe"
+
+
+def probe_spec(settings: ObservabilitySettings, job: str, hostnames: Sequence[str]) -> dict[str, Any]:
+    """Each public hostname's health path over HTTPS, through the edge, via the blackbox exporter. The
+    operator labels each series with the target as `instance` and the Probe's namespace as `namespace`."""
+    probe = settings.probe
+    return {
+        "jobName": job,
+        "interval": probe.interval,
+        "module": probe.module,
+        "prober": {"url": probe.prober_url},
+        "targets": {"staticConfig": {"static": [f"https://{host}{probe.path}" for host in hostnames]}},
+    }
+
+
+def probe_alerts(settings: ObservabilitySettings, namespace: str, job: str) -> list[dict[str, Any]]:
+    selector = f'job="{job}", namespace="{namespace}"'
+    runbooks = settings.runbook_base_url.rstrip("/")
+    target = "{{ $labels.instance }}"
+
+    def alert(name: str, expr: str, duration: str, severity: str, summary: str, description: str) -> dict[str, Any]:
+        return {
+            "alert": name,
+            "expr": expr,
+            "for": duration,
+            "labels": {"severity": severity},
+            "annotations": {
+                "summary": summary,
+                "description": description,
+                "runbook_url": f"{runbooks}/{name.lower()}",
+            },
+        }
+
+    return [
+        alert(
+            "FrontendProbeFailing",
+            f"probe_success{{{selector}}} == 0",
+            "2m",
+            "critical",
+            "The frontend fails from the outside",
+            f"{target} has failed the blackbox probe for 2 minutes.",
+        ),
+        alert(
+            "FrontendCertificateExpiring",
+            f"probe_ssl_earliest_cert_expiry{{{selector}}} - time() < {CERT_EXPIRY_DAYS} * 86400",
+            "10m",
+            "warning",
+            "The frontend's certificate expires soon",
+            f"The certificate {target} presents expires within {CERT_EXPIRY_DAYS} days.",
+        ),
+        alert(
+            "FrontendProbeNoData",
+            f"absent_over_time(probe_success{{{selector}}}[10m])",
+            "5m",
+            "warning",
+            "The outside-in probe has no data",
+            "No probe_success series of the frontend's Probe for 10 minutes: check the blackbox exporter and "
+            "the Probe's target in Prometheus.",
+        ),
+    ]
 
 
 # --- Grafana dashboard -------------------------------------------------------------------------
@@ -424,6 +499,8 @@ class ObservabilityArgs:
     backup_schedule: str | None = None
     # Releases go out as canaries: scrape past the traffic Services and label series by revision.
     canary: bool = False
+    # The public hostnames the outside-in probe checks (observability.probe).
+    probe_hostnames: Sequence[str] = ()
 
 
 def object_names(app: AppIdentity) -> dict[str, str]:
@@ -456,6 +533,8 @@ class Observability(pulumi.ComponentResource):
         def child(suffix: str, old_name: str) -> tuple[str, pulumi.ResourceOptions]:
             return naming.child(self, name, suffix, old_name)
 
+        job = probe_job(app) if settings.probe.enabled and args.probe_hostnames else None
+
         child_name, child_opts = child("service-monitor", names["service_monitor"])
         self.service_monitor = k8s.apiextensions.CustomResource(
             child_name,
@@ -471,9 +550,19 @@ class Observability(pulumi.ComponentResource):
             api_version=MONITORING_API_VERSION,
             kind="PrometheusRule",
             metadata=metadata(names["prometheus_rule"], target.namespace, operator_labels),
-            spec=scope.apply(lambda s: prometheus_rule_spec(settings, s, args.backup_schedule)),
+            spec=scope.apply(lambda s: prometheus_rule_spec(settings, s, args.backup_schedule, job)),
             opts=child_opts,
         )
+        if job is not None:
+            child_name, child_opts = child("probe", f"{app.name}-probe")
+            k8s.apiextensions.CustomResource(
+                child_name,
+                api_version=MONITORING_API_VERSION,
+                kind="Probe",
+                metadata=metadata(f"{app.name}-probe", target.namespace, operator_labels),
+                spec=probe_spec(settings, job, args.probe_hostnames),
+                opts=child_opts,
+            )
         child_name, child_opts = child("dashboard", names["dashboard"])
         self.dashboard = k8s.core.v1.ConfigMap(
             child_name,

@@ -19,7 +19,7 @@ import promql_parser
 import pytest
 import yaml
 
-from components.observability import prometheus_rule_spec
+from components.observability import probe_alerts, prometheus_rule_spec
 from components.settings import ObservabilitySettings
 from components.settings.observability import SloSettings
 from components.slo import ALERT, BURN_WINDOWS, NO_DATA_ALERT, burn_alerts, error_ratio, sloth_labels, threshold
@@ -280,3 +280,117 @@ def test_the_canary_analysis_judges_the_canary_pods_with_the_slos_own_slis() -> 
         assert metric["provider"]["prometheus"]["query"] == error_ratio(slo, canary, "5m")
         assert metric["failureCondition"].endswith(f"result[0] > {budget}")
         promql_parser.parse(metric["provider"]["prometheus"]["query"])
+
+
+# --- the outside-in probe ----------------------------------------------------------------------------------------
+
+PROBE_SETTINGS = ObservabilitySettings.model_validate(
+    {"probe": {"enabled": True, "proberUrl": "blackbox-prometheus-blackbox-exporter.monitoring.svc:9115"}}
+)
+PROBE_JOB = "hft-frontend-probe"
+PROBE_TARGET = "https://hft-platform.com/api/health"
+
+
+def probe_series(metric: str, values: str) -> dict[str, Any]:
+    labels = {"job": PROBE_JOB, "namespace": SCOPE.namespace, "instance": PROBE_TARGET}
+    return {"series": series(metric, labels), "values": values}
+
+
+def probe_alert(name: str) -> dict[str, Any]:
+    rule = next(r for r in probe_alerts(PROBE_SETTINGS, SCOPE.namespace, PROBE_JOB) if r["alert"] == name)
+    labels = {**rule["labels"], "job": PROBE_JOB, "namespace": SCOPE.namespace}
+    if name != "FrontendProbeNoData":
+        labels["instance"] = PROBE_TARGET
+    annotations = {k: v.replace("{{ $labels.instance }}", PROBE_TARGET) for k, v in rule["annotations"].items()}
+    return {"exp_labels": labels, "exp_annotations": annotations}
+
+
+def run_probe(tmp_path: Path, inputs: list[dict[str, Any]], checks: list[tuple[int, str, list[Any]]]) -> None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rules = tmp_path / "rules.yaml"
+    spec = prometheus_rule_spec(PROBE_SETTINGS, SCOPE, None, PROBE_JOB)
+    rules.write_text(yaml.safe_dump(spec, sort_keys=False, width=1000))
+    test = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "alert_rule_test": [{"eval_time": f"{m}m", "alertname": a, "exp_alerts": e} for m, a, e in checks],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test, sort_keys=False, width=1000))
+    result = subprocess.run(
+        [promtool(), "test", "rules", str(tmp_path / "test.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_failing_probe_fires_after_two_minutes_and_a_passing_one_is_silent(tmp_path: Path) -> None:
+    # Healthy for 10 minutes (certificate 60 days away), then failing.
+    expiry = str(60 * 86400)
+    inputs = [
+        probe_series("probe_success", "1x10 0x10"),
+        probe_series("probe_ssl_earliest_cert_expiry", f"{expiry}x20"),
+    ]
+    checks = [
+        (10, "FrontendProbeFailing", []),
+        (12, "FrontendProbeFailing", []),  # pending: failing since minute 11
+        (14, "FrontendProbeFailing", [probe_alert("FrontendProbeFailing")]),
+        (14, "FrontendCertificateExpiring", []),
+        (14, "FrontendProbeNoData", []),
+    ]
+    run_probe(tmp_path, inputs, checks)
+
+
+def test_a_certificate_within_fourteen_days_fires(tmp_path: Path) -> None:
+    # Expiry as a timestamp: 13 days after the test's epoch start fires, 15 days does not.
+    soon, later = str(13 * 86400), str(15 * 86400)
+    run_probe(
+        tmp_path / "soon",
+        [probe_series("probe_success", "1x30"), probe_series("probe_ssl_earliest_cert_expiry", f"{soon}x30")],
+        [
+            (5, "FrontendCertificateExpiring", []),
+            (20, "FrontendCertificateExpiring", [probe_alert("FrontendCertificateExpiring")]),
+        ],
+    )
+    run_probe(
+        tmp_path / "later",
+        [probe_series("probe_success", "1x30"), probe_series("probe_ssl_earliest_cert_expiry", f"{later}x30")],
+        [(20, "FrontendCertificateExpiring", [])],
+    )
+
+
+def test_no_probe_data_says_so(tmp_path: Path) -> None:
+    run_probe(
+        tmp_path,
+        [{"series": 'up{job="something-else"}', "values": "1x30"}],
+        [(3, "FrontendProbeNoData", []), (20, "FrontendProbeNoData", [probe_alert("FrontendProbeNoData")])],
+    )
+
+
+def test_production_probes_each_hostname_through_the_edge() -> None:
+    probe = find(manifests("production"), "Probe")
+    targets = probe["spec"]["targets"]["staticConfig"]["static"]
+    assert targets == ["https://hft-platform.com/api/health", "https://www.hft-platform.com/api/health"]
+    assert probe["spec"]["jobName"] == PROBE_JOB
+    assert probe["spec"]["module"] == "http_2xx"
+    assert not [o for o in manifests("staging") if o["kind"] == "Probe"], "staging has no probe"
+    rules = find(manifests("production"), "PrometheusRule")["spec"]["groups"]
+    probe_rules = next(g for g in rules if g["name"] == "hft-frontend-probe")["rules"]
+    for rule in probe_rules:
+        promql_parser.parse(rule["expr"])
+        assert f'job="{PROBE_JOB}"' in rule["expr"]
+
+
+def test_a_probe_without_its_exporter_is_refused_with_one_line() -> None:
+    with pytest.raises(ProgramError) as error:
+        render("production", {"hft-frontend:observability": {"probe": {"enabled": True, "proberUrl": None}}})
+    assert "observability.probe.proberUrl" in str(error.value)
+    assert "\n" not in str(error.value)

@@ -65,6 +65,27 @@ def _default_slos() -> tuple[SloSettings, ...]:
     )
 
 
+class ProbeSettings(_Model):
+    """The outside-in probe: a prometheus-operator Probe through an existing blackbox exporter, on each public
+    hostname's /api/health over HTTPS (through the edge, as a trader reaches it)."""
+
+    enabled: bool = False
+    # The blackbox exporter's address (host:port), e.g. the prometheus-community chart's Service.
+    prober_url: Annotated[str, Field(pattern=r"^[a-z0-9.-]+:[0-9]+$")] | None = None
+    # A module of the exporter's config that GETs over HTTPS and expects a 2xx (the chart's default `http_2xx`).
+    module: str = "http_2xx"
+    interval: PromDuration = "30s"
+    path: Annotated[str, Field(pattern=r"^/")] = "/api/health"
+
+    @model_validator(mode="after")
+    def _prober_named(self) -> Self:
+        if self.enabled and self.prober_url is None:
+            raise RuleError(
+                "proberUrl", None, "is required with probe.enabled: true (the blackbox exporter, host:port)"
+            )
+        return self
+
+
 class ObservabilitySettings(_Model):
     """ServiceMonitor, alert rules and the Grafana dashboard (needs the prometheus-operator CRDs)."""
 
@@ -75,6 +96,7 @@ class ObservabilitySettings(_Model):
     # The app's http_request_duration_seconds bucket boundaries (its `le` values), in seconds.
     latency_buckets: tuple[float, ...] = Field(default=DEFAULT_LATENCY_BUCKETS, strict=False, min_length=1)
     slos: tuple[SloSettings, ...] = Field(default_factory=_default_slos, strict=False)
+    probe: ProbeSettings = ProbeSettings()
 
     @model_validator(mode="after")
     def _slos_measurable(self) -> Self:
