@@ -166,6 +166,35 @@ def _relabelled(monitor: PolicyResource) -> set[str]:
     return labels
 
 
+# The app's own metrics (what its ServiceMonitor scrapes): a rule selecting one of them with a label no scrape
+# produces matches nothing, so an SLO's SLI reads no data and its burn-rate alerts can never fire.
+APP_METRIC_PREFIXES = ("http_", "websocket_")
+
+
+def _rule_labels(rule: PolicyResource, allowed: frozenset[str] | set[str]) -> Iterator[tuple[str, str]]:
+    name = show(known(rule.props, "metadata", "name"))
+    for group in items(rule.props, "spec", "groups"):
+        for entry in items(group, "rules"):
+            expr, what = get(entry, "expr"), get(entry, "record") or get(entry, "alert")
+            if not isinstance(expr, str):
+                continue
+            try:
+                selected = _selector_labels(expr)
+            except (ValueError, RuntimeError) as error:
+                yield (rule.urn, f"PrometheusRule {name}: rule {show(what)}: {error}")
+                continue
+            for series, labels in selected:
+                if not series.startswith(APP_METRIC_PREFIXES):
+                    continue  # recorded series, kube-state-metrics, cAdvisor, Velero: not the app's scrape
+                for label in sorted(labels - allowed):
+                    yield (
+                        rule.urn,
+                        f"PrometheusRule {name}: rule {show(what)} selects {series}{{{label}=…}}, a label the app's "
+                        "scrapes do not produce: the rule matches no series (an SLO's SLI then has no data and its "
+                        "alerts never fire). Select a label the scrapes have, or relabel it in the ServiceMonitor.",
+                    )
+
+
 def check_analysis_labels(args: StackValidationArgs) -> Iterator[tuple[str, str] | NotChecked]:
     """Each Prometheus query of an AnalysisTemplate selects only labels that the scrapes of its namespace
     produce: the target labels, the app's own and what the ServiceMonitors' relabellings add."""
@@ -173,6 +202,9 @@ def check_analysis_labels(args: StackValidationArgs) -> Iterator[tuple[str, str]
     for monitor in args.resources:
         if _kind(monitor) == (MONITORING, "ServiceMonitor"):
             produced.setdefault(_namespace(monitor), set()).update(_relabelled(monitor))
+    for rule in args.resources:
+        if _kind(rule) == (MONITORING, "PrometheusRule"):
+            yield from _rule_labels(rule, TARGET_LABELS | APP_SERIES_LABELS | produced.get(_namespace(rule), set()))
     for template in args.resources:
         if _kind(template) != (ARGO, "AnalysisTemplate"):
             continue
@@ -218,10 +250,13 @@ POLICIES: list[Policy] = [
     ),
     stack_policy(
         "analysis-selects-scraped-labels",
-        "AnalysisTemplate queries select only labels the scrapes produce.",
+        "AnalysisTemplate queries and the rules on the app's metrics (its SLOs' SLIs) select only labels the "
+        "scrapes produce.",
         check_analysis_labels,
         enforcement_level=EnforcementLevel.MANDATORY,
         severity=Severity.HIGH,
-        resource_types=lambda t: _is(t, (ARGO, "AnalysisTemplate"), (MONITORING, "ServiceMonitor")),
+        resource_types=lambda t: _is(
+            t, (ARGO, "AnalysisTemplate"), (MONITORING, "ServiceMonitor"), (MONITORING, "PrometheusRule")
+        ),
     ),
 ]

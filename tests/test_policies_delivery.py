@@ -123,3 +123,17 @@ def test_a_query_that_does_not_parse_fires() -> None:
     _query_of(parts["template"])["query"] = "sum(rate(http_requests_total[5m]"
     violations = evaluate(parts["template"], parts["monitor"])
     assert fired(violations, "analysis-selects-scraped-labels")
+
+
+def test_an_slo_rule_selecting_a_label_the_scrapes_do_not_produce_fires() -> None:
+    rule = rendered("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "observability-rules")
+    monitor = rendered("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "observability-service-monitor")
+    assert fired(evaluate(rule, monitor), "analysis-selects-scraped-labels") == []
+    for group in rule.inputs["spec"]["groups"]:
+        for entry in group["rules"]:
+            if entry.get("record") == "slo:sli_error:ratio_rate1h":
+                entry["expr"] = entry["expr"].replace('status=~"5.."', 'code=~"5.."')
+    violations = evaluate(rule, monitor)
+    text = messages(violations, "analysis-selects-scraped-labels")
+    assert "rule \"slo:sli_error:ratio_rate1h\" selects http_requests_total{code=…}" in text
+    assert all(v.enforcement_level == "mandatory" for v in fired(violations, "analysis-selects-scraped-labels"))
