@@ -135,5 +135,5 @@ def test_an_slo_rule_selecting_a_label_the_scrapes_do_not_produce_fires() -> Non
                 entry["expr"] = entry["expr"].replace('status=~"5.."', 'code=~"5.."')
     violations = evaluate(rule, monitor)
     text = messages(violations, "analysis-selects-scraped-labels")
-    assert "rule \"slo:sli_error:ratio_rate1h\" selects http_requests_total{code=…}" in text
+    assert 'rule "slo:sli_error:ratio_rate1h" selects http_requests_total{code=…}' in text
     assert all(v.enforcement_level == "mandatory" for v in fired(violations, "analysis-selects-scraped-labels"))
