@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offline_preview.live import S3_CALLS
+
 OUT_DIR = Path(__file__).resolve().parent / "cli_flags"
 
 # --- the pinned releases and what is read from them ------------------------------------------------
@@ -230,18 +232,8 @@ AWS_OPERATIONS = {
     "cloudtrail": ["lookup-events"],
     "iam": ["update-assume-role-policy"],
     "eks": ["create-access-entry", "describe-addon", "update-addon"],
-    # The adoption's export of the backup bucket (docs/adoption.md).
-    "s3api": [
-        "get-bucket-location",
-        "get-bucket-versioning",
-        "get-bucket-encryption",
-        "get-bucket-lifecycle-configuration",
-        "get-bucket-policy",
-        "get-public-access-block",
-        "get-bucket-ownership-controls",
-        "get-object-lock-configuration",
-        "list-objects-v2",
-    ],
+    # The adoption's export of the backup bucket (docs/adoption.md): the calls make adopt reads.
+    "s3api": list(S3_CALLS),
 }
 AWS_MODEL_DIRS = {"s3api": "s3"}  # the CLI's command name where it differs from the botocore model's folder
 AWS_CUSTOM = {  # commands the CLI adds in Python, not from a service model: (file, class, argument-table name)
